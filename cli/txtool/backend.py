@@ -323,8 +323,21 @@ def _uv_message(stderr: str) -> str | None:
     return None
 
 
+_PIP_CONNECT = re.compile(r"Failed to establish a new connection: ([^'\")]+)")
+
+
 def _pip_message(stderr: str) -> str | None:
-    """First `ERROR:` line; pip's WARNING lines (e.g. about unusable locations) are noise here."""
+    """The cause: for network trouble the warning that names it (pip then only says "no matching
+    distribution"), else the first `ERROR:` line. Other WARNING lines are noise here."""
+    if _classify(stderr) == "unreachable":
+        needles = dict(_KIND_PATTERNS)["unreachable"]
+        for ln in stderr.splitlines():
+            if any(n in ln.lower() for n in needles):
+                m = _PIP_CONNECT.search(ln)
+                if m:
+                    url = ln.rsplit("': ", 1)[-1].strip() if "': " in ln else ""
+                    return f"cannot connect to the index{f' ({url})' if url else ''}: {m.group(1)}"
+                return ln.strip().removeprefix("WARNING:").strip()
     for ln in stderr.splitlines():
         ln = ln.strip()
         if ln.startswith("ERROR:"):

@@ -223,3 +223,46 @@ async def test_hostile_entry_point_name(python: str, index: IndexOptions, tmp_pa
 async def test_runs_under_trio(python: str, index: IndexOptions) -> None:
     pins = await get_backend("uv").resolve("slowtool==1.0", python, index)
     assert pins == ["slowtool==1.0"]
+
+
+# ----------------------------------------------------------------------------- error mapping
+# Real stderr captured from uv 0.13 / pip 23.2 for failures too slow (network retries) to provoke
+# in every test run.
+
+UV_CONNECT_REFUSED = """\
+error: Request failed after 3 retries in 9.1s
+  cause: Failed to fetch: http://127.0.0.1:9/simple/txdemo/
+  cause: error sending request for url (http://127.0.0.1:9/simple/txdemo/)
+  cause: client error (Connect)
+  cause: tcp connect error
+  cause: Connection refused (os error 111)
+"""
+UV_DNS = """\
+error: Request failed after 3 retries in 9.9s
+  cause: Failed to fetch: http://nosuchhost.invalid/simple/txdemo/
+  cause: dns error
+  cause: failed to lookup address information: Name or service not known
+"""
+PIP_CONNECT_REFUSED = (
+    "WARNING: Retrying (Retry(total=0, connect=None, read=None, redirect=None, status=None)) "
+    "after connection broken by 'NewConnectionError('<pip._vendor.urllib3.connection."
+    "HTTPConnection object at 0x7f5a6a445750>: Failed to establish a new connection: "
+    "[Errno 111] Connection refused')': /simple/txdemo/\n"
+    "ERROR: Could not find a version that satisfies the requirement txdemo (from versions: none)\n"
+    "ERROR: No matching distribution found for txdemo\n"
+)
+
+
+def test_error_mapping_of_network_failures() -> None:
+    from txtool.backend import _classify, _pip_message, _uv_message
+
+    assert _classify(UV_CONNECT_REFUSED) == "unreachable"
+    assert _uv_message(UV_CONNECT_REFUSED) == (
+        "Request failed after 3 retries in 9.1s: Failed to fetch: "
+        "http://127.0.0.1:9/simple/txdemo/: Connection refused (os error 111)"
+    )
+    assert _classify(UV_DNS) == "unreachable"
+    assert _classify(PIP_CONNECT_REFUSED) == "unreachable"
+    assert _pip_message(PIP_CONNECT_REFUSED) == (
+        "cannot connect to the index (/simple/txdemo/): [Errno 111] Connection refused"
+    )
