@@ -15,7 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -359,7 +359,7 @@ async def _run(
     what: str,
     env: Mapping[str, str],
     stdin: bytes | None = None,
-    message: Any = None,
+    message: Callable[[str], str | None] | None = None,
 ) -> str:
     """Run a tool; return its stdout or raise BackendError with a one-line cause."""
     try:
