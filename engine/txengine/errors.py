@@ -1,0 +1,78 @@
+"""The engine's exceptions: each names what went wrong and, where there is one, the way out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .replay import OperationView
+
+
+class TxError(Exception):
+    """Base of every error the engine raises on purpose."""
+
+
+class JournalError(TxError):
+    """The journal cannot be read or written as it stands."""
+
+
+class JournalCorrupt(JournalError):
+    """A record before the tail fails its checksum, does not decode, or breaks the lifecycle."""
+
+    def __init__(self, path: Path | str, offset: int, reason: str) -> None:
+        self.path = Path(path)
+        self.offset = offset
+        self.reason = reason
+        super().__init__(f"journal {path} is corrupt at byte {offset}: {reason}")
+
+
+class JournalTooNew(JournalError):
+    """The journal was written by a newer format than this release reads."""
+
+    def __init__(self, path: Path | str, found: int, supported: int) -> None:
+        self.path = Path(path)
+        self.found = found
+        self.supported = supported
+        super().__init__(
+            f"journal {path} uses format {found}; this release reads formats up to {supported}"
+            " (upgrade to a newer release)"
+        )
+
+
+class LockBusy(TxError):
+    """Another process holds the journal's lock and did not release it in time."""
+
+    def __init__(self, path: Path | str, pid: int | None, timeout: float) -> None:
+        self.path = Path(path)
+        self.pid = pid
+        self.timeout = timeout
+        holder = f"process {pid}" if pid else "another process"
+        super().__init__(f"{holder} holds the lock {path} (waited {timeout:g}s)")
+
+
+class IllegalTransition(TxError):
+    """A record that the operation lifecycle does not allow in the operation's current state."""
+
+    def __init__(self, op: str, state: str, record: str, why: str = "") -> None:
+        self.op = op
+        self.state = state
+        self.record = record
+        extra = f": {why}" if why else ""
+        super().__init__(f"operation {op}: '{record}' is not allowed in state '{state}'{extra}")
+
+
+class OperationError(TxError):
+    """An operation did not commit. ``view`` is its state as the journal has it."""
+
+    def __init__(self, view: OperationView, message: str) -> None:
+        self.view = view
+        super().__init__(message)
+
+
+class OperationFailed(OperationError):
+    """A step failed and every completed step was reverted: the old state is back."""
+
+
+class OperationIncomplete(OperationError):
+    """The operation stopped half way (a revert failed too): it must be resumed or reverted."""

@@ -1,0 +1,159 @@
+"""Journal records: one tagged union of msgspec Structs.
+
+Every record carries the format version ``v``, its sequence number ``seq`` (unique and
+increasing across the whole journal), the operation id ``op`` and a wall-clock timestamp
+``ts``. The tag (``type``) names the lifecycle trigger the record fires, so the state
+machine in :mod:`txengine.lifecycle` checks records by their tag alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+#: The format this release writes. It reads every format up to this one.
+FORMAT_VERSION = 1
+
+
+class PlannedStep(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One step of a plan: its registered type name and its arguments."""
+
+    type: str
+    args: dict[str, Any]
+
+
+class Record(msgspec.Struct, tag_field="type", kw_only=True, frozen=True):
+    v: int = FORMAT_VERSION
+    seq: int
+    op: str
+    ts: float
+
+
+class OpStarted(Record, tag="op-started", frozen=True):
+    """An operation begins; ``plan`` is the whole of it, so replay needs nothing else."""
+
+    kind: str
+    subject: str
+    plan: list[PlannedStep]
+    meta: dict[str, Any] = {}
+
+
+class StepStarted(Record, tag="step-started", frozen=True):
+    """Intent, written before the step's side effect: everything needed to probe and undo."""
+
+    index: int
+    intent: dict[str, Any] = {}
+
+
+class StepDone(Record, tag="step-done", frozen=True):
+    """The step's effect happened; ``result`` is reused on resume, never recomputed."""
+
+    index: int
+    result: dict[str, Any] = {}
+
+
+class StepFailed(Record, tag="step-failed", frozen=True):
+    index: int
+    error: str
+    errno: int | None = None
+
+
+class RevertStarted(Record, tag="revert-started", frozen=True):
+    """The engine decided to undo the completed steps after ``reason``."""
+
+    reason: str
+
+
+class StepRevertStarted(Record, tag="step-revert-started", frozen=True):
+    index: int
+
+
+class StepReverted(Record, tag="step-reverted", frozen=True):
+    index: int
+
+
+class RevertFailed(Record, tag="revert-failed", frozen=True):
+    """Undoing a step failed: the operation stays incomplete until resumed or reverted."""
+
+    index: int
+    error: str
+    errno: int | None = None
+
+
+class ResumeStarted(Record, tag="resume-started", frozen=True):
+    """A later run takes over an incomplete operation, rolling it forward or back."""
+
+    direction: Literal["forward", "revert"]
+
+
+class Committed(Record, tag="committed", frozen=True):
+    """Every step is done: from here on the new state is the state."""
+
+
+class Reverted(Record, tag="reverted", frozen=True):
+    """Every completed step was undone: the old state is the state."""
+
+
+class CleanedUp(Record, tag="cleaned-up", frozen=True):
+    """Post-commit clean-up (stashes, old files) finished; the operation is closed."""
+
+
+Event = (
+    OpStarted
+    | StepStarted
+    | StepDone
+    | StepFailed
+    | RevertStarted
+    | StepRevertStarted
+    | StepReverted
+    | RevertFailed
+    | ResumeStarted
+    | Committed
+    | Reverted
+    | CleanedUp
+)
+
+EVENT_TYPES: tuple[type[Record], ...] = (
+    OpStarted,
+    StepStarted,
+    StepDone,
+    StepFailed,
+    RevertStarted,
+    StepRevertStarted,
+    StepReverted,
+    RevertFailed,
+    ResumeStarted,
+    Committed,
+    Reverted,
+    CleanedUp,
+)
+
+
+class OpSummary(msgspec.Struct, tag="summary", tag_field="type", kw_only=True, frozen=True):
+    """A closed operation folded by compaction: what history and projections still need."""
+
+    v: int = FORMAT_VERSION
+    seq: int
+    op: str
+    kind: str
+    subject: str
+    meta: dict[str, Any]
+    plan: list[PlannedStep]
+    results: list[dict[str, Any] | None]
+    state: Literal["done", "reverted"]
+    started: float
+    ended: float
+    error: str | None = None
+
+
+class Header(msgspec.Struct, tag="header", tag_field="type", kw_only=True, frozen=True):
+    """First line of every journal file. ``base_seq``: records at or below it live elsewhere."""
+
+    v: int = FORMAT_VERSION
+    kind: Literal["log", "snapshot"]
+    created: float
+    base_seq: int = 0
+
+
+Line = Header | OpSummary | Event

@@ -1,0 +1,236 @@
+"""The filesystem seam, and the safe primitives that steps build on.
+
+Every file mutation of the engine and of its steps goes through one :class:`FileSystem`
+object. Each call first passes the failpoint ``fs.<call>`` with its path, so a test can
+make any single call die or fail with any errno. ``TXENGINE_FS_BUSY`` (paths separated by
+``os.pathsep``) turns on the Windows rule for those files: a file in use cannot be
+unlinked, overwritten or opened for writing, but it can be renamed, and it stays in use
+under its new name.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+import shutil
+import stat
+from pathlib import Path
+
+from . import failpoints
+from .failpoints import in_use_error
+
+BUSY_ENV = "TXENGINE_FS_BUSY"
+
+StrPath = str | os.PathLike[str]
+
+
+class FileSystem:
+    """The seam: the only door through which the engine and steps change files."""
+
+    def __init__(self, busy: list[str] | None = None) -> None:
+        if busy is None:
+            raw = os.environ.get(BUSY_ENV, "")
+            busy = [p for p in raw.split(os.pathsep) if p]
+        # Files in use are known by identity, not name: renaming keeps them in use.
+        self._busy_paths = busy
+        self._busy_ids: set[tuple[int, int]] | None = None
+
+    # -- the Windows "in use" rule ---------------------------------------------------------
+
+    def _busy(self) -> set[tuple[int, int]]:
+        if self._busy_ids is None:
+            ids = set()
+            for p in self._busy_paths:
+                try:
+                    st = os.lstat(p)
+                except OSError:
+                    continue
+                ids.add((st.st_dev, st.st_ino))
+            self._busy_ids = ids
+        return self._busy_ids
+
+    def _refuse_if_busy(self, path: StrPath) -> None:
+        if not self._busy_paths:
+            return
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return
+        if (st.st_dev, st.st_ino) in self._busy():
+            raise in_use_error(path)
+
+    def _refuse_if_tree_busy(self, path: StrPath) -> None:
+        if not self._busy_paths:
+            return
+        self._refuse_if_busy(path)
+        if os.path.isdir(path) and not os.path.islink(path):
+            for root, dirs, files in os.walk(path):
+                for name in dirs + files:
+                    self._refuse_if_busy(os.path.join(root, name))
+
+    # -- calls -----------------------------------------------------------------------------
+
+    def rename(self, src: StrPath, dst: StrPath) -> None:
+        """Rename, refusing to replace an existing ``dst``."""
+        failpoints.hit("fs.rename", src)
+        if os.path.lexists(dst):
+            raise FileExistsError(errno.EEXIST, "target exists", os.fspath(dst))
+        os.rename(src, dst)
+
+    def replace(self, src: StrPath, dst: StrPath) -> None:
+        """Rename over ``dst`` atomically (what placing a new file is)."""
+        failpoints.hit("fs.replace", dst)
+        self._refuse_if_busy(dst)
+        os.replace(src, dst)
+
+    def unlink(self, path: StrPath) -> None:
+        failpoints.hit("fs.unlink", path)
+        self._refuse_if_busy(path)
+        os.unlink(path)
+
+    def rmtree(self, path: StrPath) -> None:
+        failpoints.hit("fs.rmtree", path)
+        self._refuse_if_tree_busy(path)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+
+    def mkdir(self, path: StrPath, mode: int = 0o777) -> None:
+        """Make ``path`` and its parents; an existing directory is fine."""
+        failpoints.hit("fs.mkdir", path)
+        os.makedirs(path, mode=mode, exist_ok=True)
+
+    def symlink(self, target: StrPath, path: StrPath) -> None:
+        failpoints.hit("fs.symlink", path)
+        os.symlink(target, path)
+
+    def write_new(self, path: StrPath, data: bytes, mode: int = 0o666) -> None:
+        """Create ``path`` (it must not exist), write ``data`` and fsync it."""
+        failpoints.hit("fs.write", path)
+        _write_file(path, data, mode)
+
+    def copy_new(self, src: StrPath, path: StrPath) -> None:
+        """Copy ``src``'s bytes and permission bits into a new ``path``, fsynced."""
+        failpoints.hit("fs.copy", path)
+        with open(src, "rb") as fin:
+            _write_file(path, fin.read(), stat.S_IMODE(os.fstat(fin.fileno()).st_mode))
+
+    def fsync_dir(self, path: StrPath) -> None:
+        """Make a directory's entries (creations, renames) durable."""
+        failpoints.hit("fs.fsync_dir", path)
+        if os.name == "nt":  # Windows cannot open a directory for fsync.
+            return
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+_O_BINARY = getattr(os, "O_BINARY", 0)
+
+
+def _write_file(path: StrPath, data: bytes, mode: int) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def temp_sibling(path: Path, tag: str = "tmp") -> Path:
+    """A hidden, unique name beside ``path``: same directory, so renames stay atomic."""
+    return path.with_name(f".{path.name}.{tag}-{secrets.token_hex(4)}")
+
+
+def atomic_write(fs: FileSystem, path: Path, data: bytes, mode: int = 0o666) -> None:
+    """Write ``data`` to ``path`` so that a crash leaves the old file or the new, never a mix."""
+    tmp = temp_sibling(path)
+    fs.write_new(tmp, data, mode)
+    try:
+        fs.replace(tmp, path)
+    except BaseException:
+        _discard(tmp)
+        raise
+    fs.fsync_dir(path.parent)
+
+
+def atomic_copy(fs: FileSystem, src: Path, path: Path) -> None:
+    """Place a copy of ``src`` at ``path`` atomically (the Windows shim, or where links fail)."""
+    tmp = temp_sibling(path)
+    fs.copy_new(src, tmp)
+    try:
+        fs.replace(tmp, path)
+    except BaseException:
+        _discard(tmp)
+        raise
+    fs.fsync_dir(path.parent)
+
+
+def atomic_symlink(fs: FileSystem, target: StrPath, path: Path) -> None:
+    """Point ``path`` at ``target`` atomically: a new link renamed over the old name."""
+    tmp = temp_sibling(path)
+    fs.symlink(target, tmp)
+    try:
+        fs.replace(tmp, path)
+    except BaseException:
+        _discard(tmp)
+        raise
+    fs.fsync_dir(path.parent)
+
+
+def stash(fs: FileSystem, path: Path, stash_path: Path) -> Path:
+    """Move ``path`` out of the way to ``stash_path``; return where it went.
+
+    A rename, so it works on a file in use and costs nothing for a tree. When the stash
+    is on another filesystem, the file is renamed aside in its own directory instead.
+    """
+    fs.mkdir(stash_path.parent, 0o700)
+    try:
+        fs.rename(path, stash_path)
+        target = stash_path
+    except OSError as e:
+        if e.errno != errno.EXDEV:
+            raise
+        target = temp_sibling(path, "txtool-aside")
+        fs.rename(path, target)
+    fs.fsync_dir(path.parent)
+    fs.fsync_dir(target.parent)
+    return target
+
+
+def restore(fs: FileSystem, stashed: Path, path: Path) -> None:
+    """Undo :func:`stash`: move ``stashed`` back to ``path``. Safe to repeat."""
+    if not os.path.lexists(stashed):
+        if os.path.lexists(path):
+            return  # already restored
+        raise FileNotFoundError(errno.ENOENT, "stashed copy is missing", os.fspath(stashed))
+    fs.rename(stashed, path)
+    fs.fsync_dir(path.parent)
+
+
+def discard(fs: FileSystem, path: Path) -> bool:
+    """Delete a stashed file or tree for good. Safe to repeat.
+
+    Returns False when something in it is still in use (Windows): it stays where it is
+    and a later run deletes it.
+    """
+    if not os.path.lexists(path):
+        return True
+    try:
+        fs.rmtree(path)
+    except PermissionError:
+        return False
+    return True
+
+
+def _discard(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

@@ -1,0 +1,52 @@
+"""One writer process per journal: an inter-process lock that names its holder."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import filelock
+
+from .errors import LockBusy
+
+
+class JournalLock:
+    """An exclusive lock on a journal directory (``filelock``), plus a note of the holder's pid.
+
+    The pid lives in a file of its own because ``filelock`` truncates the lock file when a
+    waiter opens it.
+    """
+
+    def __init__(self, directory: Path, timeout: float = 30.0) -> None:
+        self.path = directory / "lock"
+        self.owner_path = directory / "lock.owner"
+        self.timeout = timeout
+        self._lock = filelock.FileLock(self.path, mode=0o600)
+
+    def holder(self) -> int | None:
+        """The pid that last took the lock, if it left a readable note."""
+        try:
+            return int(self.owner_path.read_text().strip() or 0) or None
+        except (OSError, ValueError):
+            return None
+
+    def acquire(self, on_wait: Callable[[int | None], None] | None = None) -> None:
+        """Take the lock. If it is held, call ``on_wait(pid)`` once, then wait up to the timeout."""
+        try:
+            self._lock.acquire(timeout=0)
+        except filelock.Timeout:
+            if on_wait is not None:
+                on_wait(self.holder())
+            try:
+                self._lock.acquire(timeout=self.timeout)
+            except filelock.Timeout:
+                raise LockBusy(self.path, self.holder(), self.timeout) from None
+        self.owner_path.write_text(f"{os.getpid()}\n")
+
+    def release(self) -> None:
+        if self._lock.is_locked:
+            with contextlib.suppress(OSError):
+                self.owner_path.write_text("")
+            self._lock.release()

@@ -1,0 +1,358 @@
+"""Folding the journal into state: operations, where each one stopped, and what fixes it.
+
+This is the read side of the engine. :class:`JournalState` applies records one at a time,
+checking each against the lifecycle table and against the step order, so that a journal
+that breaks either (a bug, or a hand edit) is refused rather than half understood.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from . import lifecycle as lc
+from .errors import IllegalTransition
+from .events import (
+    EVENT_TYPES,
+    CleanedUp,
+    Committed,
+    OpStarted,
+    OpSummary,
+    PlannedStep,
+    Record,
+    ResumeStarted,
+    Reverted,
+    RevertFailed,
+    RevertStarted,
+    StepDone,
+    StepFailed,
+    StepReverted,
+    StepRevertStarted,
+    StepStarted,
+)
+
+# Status of one step inside an operation.
+PENDING = "pending"
+STARTED = "started"
+DONE = "done"
+FAILED = "failed"
+REVERTING = "reverting"
+REVERTED = "reverted"
+
+# Statuses whose effect may be on disk, in part or whole: these are what a revert undoes.
+_TOUCHED = frozenset({STARTED, DONE, FAILED, REVERTING})
+
+
+@dataclass(frozen=True)
+class Audit:
+    """One incomplete operation, dpkg ``--audit`` style: what it is, where it stopped, the fix.
+
+    ``actions`` lists the ways out, best first: ``"resume"`` (roll forward),
+    ``"revert"`` (roll back) or ``"cleanup"`` (committed; only clean-up is left).
+    """
+
+    op: str
+    kind: str
+    subject: str
+    state: str
+    where: str
+    actions: tuple[str, ...]
+
+
+class OperationView:
+    """An operation as the journal has it. Read it; only :class:`JournalState` changes it."""
+
+    __slots__ = (
+        "compacted",
+        "errno",
+        "error",
+        "id",
+        "intents",
+        "kind",
+        "last_seq",
+        "meta",
+        "plan",
+        "results",
+        "started",
+        "state",
+        "steps",
+        "subject",
+        "updated",
+    )
+
+    def __init__(self, rec: OpStarted) -> None:
+        self.id = rec.op
+        self.kind = rec.kind
+        self.subject = rec.subject
+        self.meta: dict[str, Any] = rec.meta
+        self.plan: list[PlannedStep] = rec.plan
+        self.state: str = lc.NEW
+        self.steps: list[str] = [PENDING] * len(rec.plan)
+        self.results: list[dict[str, Any] | None] = [None] * len(rec.plan)
+        self.intents: list[dict[str, Any] | None] = [None] * len(rec.plan)
+        self.error: str | None = None
+        self.errno: int | None = None
+        self.started = rec.ts
+        self.updated = rec.ts
+        self.last_seq = rec.seq
+        self.compacted = False
+
+    @classmethod
+    def from_summary(cls, s: OpSummary) -> OperationView:
+        view = cls.__new__(cls)
+        view.id, view.kind, view.subject = s.op, s.kind, s.subject
+        view.meta, view.plan, view.state = s.meta, s.plan, s.state
+        done = s.state == lc.DONE
+        view.steps = [DONE if done else REVERTED] * len(s.plan)
+        view.results = list(s.results)
+        view.intents = [None] * len(s.plan)
+        view.error, view.errno = s.error, None
+        view.started, view.updated, view.last_seq = s.started, s.ended, s.seq
+        view.compacted = True
+        return view
+
+    def summary(self) -> OpSummary:
+        if self.state not in lc.TERMINAL:
+            raise ValueError(f"operation {self.id} is not closed ({self.state})")
+        return OpSummary(
+            seq=self.last_seq,
+            op=self.id,
+            kind=self.kind,
+            subject=self.subject,
+            meta=self.meta,
+            plan=self.plan,
+            results=self.results,
+            state="done" if self.state == lc.DONE else "reverted",
+            started=self.started,
+            ended=self.updated,
+            error=self.error,
+        )
+
+    @property
+    def incomplete(self) -> bool:
+        """Neither the old nor the new state: the operation needs resume or revert."""
+        return self.state in lc.INCOMPLETE
+
+    @property
+    def committed(self) -> bool:
+        """The new state is in force (clean-up may still be pending)."""
+        return self.state in (lc.COMMITTED, lc.DONE)
+
+    @property
+    def closed(self) -> bool:
+        return self.state in lc.TERMINAL
+
+    def next_forward(self) -> int | None:
+        """Index of the first step that is not done, or None when all are."""
+        for i, status in enumerate(self.steps):
+            if status != DONE:
+                return i
+        return None
+
+    def next_revert(self) -> int | None:
+        """Index of the last step whose effect may be on disk, or None when none is."""
+        for i in range(len(self.steps) - 1, -1, -1):
+            if self.steps[i] in _TOUCHED:
+                return i
+        return None
+
+    def step_name(self, index: int) -> str:
+        return self.plan[index].type
+
+    def where(self) -> str:
+        """Where the operation stopped, in words."""
+        n = len(self.plan)
+        if self.state in (lc.COMMITTED, lc.DONE, lc.REVERTED, lc.NEW):
+            return {
+                lc.COMMITTED: "committed; clean-up pending",
+                lc.DONE: "committed",
+                lc.REVERTED: "reverted",
+                lc.NEW: "not started",
+            }[self.state]
+        if self.state in (lc.REVERTING, lc.STEP_REVERTING, lc.REVERT_FAILED):
+            i = self.next_revert()
+            what = "revert failed" if self.state == lc.REVERT_FAILED else "revert stopped"
+            if i is None:
+                return f"{what} after undoing every step"
+            return f"{what} at step {i + 1}/{n} ({self.step_name(i)})"
+        i = self.next_forward()
+        if i is None:
+            return f"all {n} steps done, not committed"
+        if self.steps[i] == FAILED:
+            return f"step {i + 1}/{n} ({self.step_name(i)}) failed"
+        if self.steps[i] == STARTED:
+            return f"stopped inside step {i + 1}/{n} ({self.step_name(i)})"
+        return f"stopped before step {i + 1}/{n} ({self.step_name(i)})"
+
+    def audit(self) -> Audit:
+        if self.state == lc.COMMITTED:
+            actions: tuple[str, ...] = ("cleanup",)
+        elif self.state in (lc.REVERTING, lc.STEP_REVERTING, lc.REVERT_FAILED, lc.FAILED):
+            actions = ("revert", "resume")
+        elif self.incomplete:
+            actions = ("resume", "revert")
+        else:
+            actions = ()
+        return Audit(self.id, self.kind, self.subject, self.state, self.where(), actions)
+
+    def __repr__(self) -> str:
+        return f"<OperationView {self.id} {self.kind} {self.subject!r} {self.state}>"
+
+
+class JournalState:
+    """The fold of a journal: every operation and its position, checked record by record."""
+
+    def __init__(self) -> None:
+        self.ops: dict[str, OperationView] = {}
+        self.last_seq = 0
+        self._apply: dict[type, Callable[[OperationView, Any], None]] = {
+            OpStarted: self._op_started,
+            StepStarted: self._step_started,
+            StepDone: self._step_done,
+            StepFailed: self._step_failed,
+            RevertStarted: self._nothing,
+            StepRevertStarted: self._step_revert_started,
+            StepReverted: self._step_reverted,
+            RevertFailed: self._revert_failed,
+            ResumeStarted: self._resume_started,
+            Committed: self._committed,
+            Reverted: self._reverted,
+            CleanedUp: self._nothing,
+        }
+
+    # -- reading -------------------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[OperationView]:
+        return iter(self.ops.values())
+
+    def get(self, op: str) -> OperationView | None:
+        """The operation whose id is ``op``, or starts with it when that is unambiguous."""
+        found = self.ops.get(op)
+        if found is not None:
+            return found
+        matches = [v for k, v in self.ops.items() if k.startswith(op)] if op else []
+        return matches[0] if len(matches) == 1 else None
+
+    def incomplete(self) -> list[OperationView]:
+        """Operations that are neither old nor new state, oldest first."""
+        return [v for v in self.ops.values() if v.incomplete]
+
+    def uncleaned(self) -> list[OperationView]:
+        """Committed operations whose clean-up has not finished."""
+        return [v for v in self.ops.values() if v.state == lc.COMMITTED]
+
+    def audit(self) -> list[Audit]:
+        return [v.audit() for v in self.ops.values() if v.incomplete or v.state == lc.COMMITTED]
+
+    # -- folding -------------------------------------------------------------------------
+
+    def add_summary(self, s: OpSummary) -> None:
+        if s.op in self.ops:
+            raise IllegalTransition(s.op, self.ops[s.op].state, "summary", "operation seen twice")
+        self.ops[s.op] = OperationView.from_summary(s)
+
+    def apply_all(self, records: Iterable[Record]) -> None:
+        for rec in records:
+            self.apply(rec)
+
+    def apply(self, rec: Record) -> OperationView:
+        """Check ``rec`` against the lifecycle and fold it in; raise IllegalTransition if not legal."""
+        view = self.ops.get(rec.op)
+        tag = _TAGS[type(rec)]
+        if view is None:
+            if type(rec) is not OpStarted:
+                raise IllegalTransition(rec.op, "unknown", tag, "operation never started")
+            view = OperationView(rec)
+        if rec.seq <= self.last_seq:
+            raise IllegalTransition(rec.op, view.state, tag, f"sequence {rec.seq} not increasing")
+        trigger = f"resume-{rec.direction}" if type(rec) is ResumeStarted else tag
+        dest = lc.TABLE.get((view.state, trigger))
+        if dest is None:
+            raise IllegalTransition(rec.op, view.state, trigger)
+        self._apply[type(rec)](view, rec)
+        if view.state == lc.NEW:
+            self.ops[rec.op] = view
+        view.state = dest
+        view.updated = rec.ts
+        view.last_seq = self.last_seq = rec.seq
+        return view
+
+    @staticmethod
+    def _nothing(view: OperationView, rec: Any) -> None:
+        pass
+
+    @staticmethod
+    def _op_started(view: OperationView, rec: OpStarted) -> None:
+        pass
+
+    @staticmethod
+    def _step_started(view: OperationView, rec: StepStarted) -> None:
+        if rec.index != view.next_forward():
+            raise IllegalTransition(
+                view.id, view.state, "step-started", f"step {rec.index} out of order"
+            )
+        view.steps[rec.index] = STARTED
+        view.intents[rec.index] = rec.intent
+
+    @staticmethod
+    def _open_step(view: OperationView, index: int, record: str) -> None:
+        if not 0 <= index < len(view.steps) or view.steps[index] != STARTED:
+            raise IllegalTransition(view.id, view.state, record, f"step {index} is not in progress")
+
+    @classmethod
+    def _step_done(cls, view: OperationView, rec: StepDone) -> None:
+        cls._open_step(view, rec.index, "step-done")
+        view.steps[rec.index] = DONE
+        view.results[rec.index] = rec.result
+
+    @classmethod
+    def _step_failed(cls, view: OperationView, rec: StepFailed) -> None:
+        cls._open_step(view, rec.index, "step-failed")
+        view.steps[rec.index] = FAILED
+        view.error, view.errno = rec.error, rec.errno
+
+    @staticmethod
+    def _step_revert_started(view: OperationView, rec: StepRevertStarted) -> None:
+        if rec.index != view.next_revert():
+            raise IllegalTransition(
+                view.id, view.state, "step-revert-started", f"step {rec.index} out of order"
+            )
+        view.steps[rec.index] = REVERTING
+
+    @staticmethod
+    def _reverting(view: OperationView, index: int, record: str) -> None:
+        if not 0 <= index < len(view.steps) or view.steps[index] != REVERTING:
+            raise IllegalTransition(view.id, view.state, record, f"step {index} is not reverting")
+
+    @classmethod
+    def _step_reverted(cls, view: OperationView, rec: StepReverted) -> None:
+        cls._reverting(view, rec.index, "step-reverted")
+        view.steps[rec.index] = REVERTED
+
+    @classmethod
+    def _revert_failed(cls, view: OperationView, rec: RevertFailed) -> None:
+        cls._reverting(view, rec.index, "revert-failed")
+        view.error, view.errno = rec.error, rec.errno
+
+    @staticmethod
+    def _resume_started(view: OperationView, rec: ResumeStarted) -> None:
+        if rec.direction == "forward":
+            # Anything not done is done again from scratch (after a probe).
+            view.steps = [s if s == DONE else PENDING for s in view.steps]
+        # Going back needs no change: a half-reverted step is reverted again (revert is
+        # idempotent), and a started or failed step may have left part of its effect.
+
+    @staticmethod
+    def _committed(view: OperationView, rec: Committed) -> None:
+        if view.next_forward() is not None:
+            raise IllegalTransition(view.id, view.state, "committed", "not every step is done")
+        view.error = view.errno = None
+
+    @staticmethod
+    def _reverted(view: OperationView, rec: Reverted) -> None:
+        if view.next_revert() is not None:
+            raise IllegalTransition(view.id, view.state, "reverted", "a step is still applied")
+
+
+_TAGS: dict[type, str] = {cls: str(cls.__struct_config__.tag) for cls in EVENT_TYPES}
