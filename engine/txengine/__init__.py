@@ -27,6 +27,7 @@ from .errors import (
     TxError,
 )
 from .events import FORMAT_VERSION, Event, OpSummary, PlannedStep, Record
+from .filesteps import PlaceFile, RemovePath
 from .fs import (
     FileSystem,
     atomic_copy,
@@ -60,8 +61,10 @@ __all__ = [
     "OperationFailed",
     "OperationIncomplete",
     "OperationView",
+    "PlaceFile",
     "PlannedStep",
     "Record",
+    "RemovePath",
     "Result",
     "Step",
     "StepContext",
