@@ -1,0 +1,249 @@
+"""Journal benchmark: group commit, replay speed, and the journal cost of one operation.
+
+    python bench/journal.py [--dir DIR] [--records 100000] [--steps 5] [--backend asyncio|trio]
+
+Prints each figure and a table of goals with PASS/FAIL:
+
+* appends/s with 1 writer (sequential awaits) and with 64 concurrent writers (an anyio task
+  group; each task runs its own operations, since every operation starts with op-started);
+  goal: 64 writers reach >= 20x the appends/s of one (group commit: one fdatasync covers
+  every record written while the previous one ran);
+* replay: ``txengine.load`` of a journal of ~100k records; goal >= 500k records/s;
+* one operation of S no-op steps run by the Engine, against a budget of (S+1) raw
+  write+fdatasync of a small append (measured in the same run, same filesystem) + 2 ms;
+  goal: ratio <= 1.
+
+The journals live in a temporary directory on a real disk (never tmpfs: fsync is free there):
+the system temp dir if it is on a disk, else one beside the repository. Not a test: the
+figures depend on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from txengine import Engine, Journal, Result, Step, StepContext, load
+from txengine import journal as journal_mod
+from txengine.events import (
+    CleanedUp,
+    Committed,
+    OpStarted,
+    PlannedStep,
+    StepDone,
+    StepStarted,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+MEMORY_FS = {"tmpfs", "ramfs", "devtmpfs", "overlay-tmpfs"}
+
+WRITERS = 64
+STEPS_PER_OP = 4  # records per op: op-started + 2 per step + committed + cleaned-up = 11
+RECORDS_PER_OP = 2 * STEPS_PER_OP + 3
+
+
+class Noop(Step, frozen=True):
+    kind = "noop"
+    n: int = 0
+
+    async def apply(self, ctx: StepContext) -> Result:
+        return {}
+
+    async def revert(self, ctx: StepContext, result: Result | None) -> None:
+        return None
+
+
+# -- where to write --------------------------------------------------------------------------
+
+
+def fs_type(path: Path) -> str:
+    """The filesystem type of the mount holding ``path`` (Linux; "?" elsewhere)."""
+    best, kind = "", "?"
+    try:
+        with open("/proc/mounts", encoding="utf-8") as f:
+            for line in f:
+                parts = line.split()
+                mount, fstype = parts[1], parts[2]
+                inside = str(path) == mount or str(path).startswith(mount.rstrip("/") + "/")
+                if inside and len(mount) > len(best):
+                    best, kind = mount, fstype
+    except OSError:
+        pass
+    return kind
+
+
+def pick_dir(requested: str | None) -> Path:
+    if requested:
+        return Path(requested).resolve()
+    tmp = Path(tempfile.gettempdir()).resolve()
+    if fs_type(tmp) not in MEMORY_FS and os.stat(tmp).st_dev == os.stat(REPO).st_dev:
+        return tmp
+    return REPO.parent
+
+
+# -- workloads -------------------------------------------------------------------------------
+
+
+def plan(steps: int) -> list[PlannedStep]:
+    return [PlannedStep(type="noop", args={"n": i}) for i in range(steps)]
+
+
+async def one_op(journal: Journal, steps: int = STEPS_PER_OP) -> None:
+    """The records of one successful operation, appended as the engine would, one by one."""
+    op = journal.new_op_id()
+    await journal.append(OpStarted, op, kind="bench", subject=op, plan=plan(steps))
+    for i in range(steps):
+        await journal.append(StepStarted, op, index=i)
+        await journal.append(StepDone, op, index=i)
+    await journal.append(Committed, op)
+    await journal.append(CleanedUp, op)
+
+
+def appends_per_second(directory: Path, writers: int, ops_per_writer: int) -> float:
+    with Journal.open(directory / f"appends-{writers}") as journal:
+
+        async def writer() -> None:
+            for _ in range(ops_per_writer):
+                await one_op(journal)
+
+        async def main() -> None:
+            async with anyio.create_task_group() as tg:
+                for _ in range(writers):
+                    tg.start_soon(writer)
+
+        t0 = time.perf_counter()
+        anyio.run(main, backend=BACKEND)
+        elapsed = time.perf_counter() - t0
+    return writers * ops_per_writer * RECORDS_PER_OP / elapsed
+
+
+def build_replay_journal(directory: Path, records: int) -> int:
+    """Write ~``records`` records through the real append path, with fsync switched off."""
+    real = journal_mod._fsync_data
+    journal_mod._fsync_data = lambda fd: None
+    try:
+        with Journal.open(directory) as journal:
+            steps = plan(STEPS_PER_OP)
+            for _ in range(records // RECORDS_PER_OP):
+                op = journal.new_op_id()
+                journal.append_sync(OpStarted, op, kind="bench", subject=op, plan=steps)
+                for i in range(STEPS_PER_OP):
+                    journal.append_sync(StepStarted, op, index=i, intent={"path": f"bin/{i}"})
+                    journal.append_sync(StepDone, op, index=i, result={"ok": True})
+                journal.append_sync(Committed, op)
+                journal.append_sync(CleanedUp, op)
+            return journal.state.last_seq
+    finally:
+        journal_mod._fsync_data = real
+
+
+def replay_per_second(directory: Path, records: int) -> tuple[float, int]:
+    d = directory / "replay"
+    n = build_replay_journal(d, records)
+    best = min(_timed(lambda: load(d)) for _ in range(3))
+    return n / best, n
+
+
+def raw_fsync_seconds(directory: Path, n: int = 200) -> float:
+    """Median cost of appending one small line to a file and fdatasync-ing it."""
+    fsync = getattr(os, "fdatasync", os.fsync)
+    line = b"0" * 120 + b"\n"
+    fd = os.open(directory / "raw.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        times = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            os.write(fd, line)
+            fsync(fd)
+            times.append(time.perf_counter() - t0)
+    finally:
+        os.close(fd)
+    return statistics.median(times)
+
+
+def op_seconds(directory: Path, steps: int, runs: int = 30) -> float:
+    """Median wall time of Engine.run for a plan of ``steps`` no-op steps."""
+    with Journal.open(directory / "ops") as journal:
+        engine = Engine(journal, [Noop])
+        the_plan = [Noop(n=i) for i in range(steps)]
+
+        async def main() -> list[float]:
+            times = []
+            for _ in range(runs):
+                t0 = time.perf_counter()
+                await engine.run("bench", "noop", the_plan)
+                times.append(time.perf_counter() - t0)
+            return times
+
+        return statistics.median(anyio.run(main, backend=BACKEND))
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+# -- report ----------------------------------------------------------------------------------
+
+BACKEND = "asyncio"
+
+
+def main() -> int:
+    global BACKEND
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dir", help="parent of the temporary directory (default: see above)")
+    parser.add_argument("--records", type=int, default=100_000, help="replay journal size")
+    parser.add_argument("--steps", type=int, default=5, help="S: steps of the measured operation")
+    parser.add_argument("--ops-per-writer", type=int, default=5)
+    parser.add_argument("--backend", default="asyncio", choices=["asyncio", "trio"])
+    args = parser.parse_args()
+    BACKEND = args.backend
+
+    parent = pick_dir(args.dir)
+    with tempfile.TemporaryDirectory(prefix="txengine-bench-", dir=parent) as tmp:
+        d = Path(tmp)
+        print(f"directory   {d} ({fs_type(d)}), backend {BACKEND}")
+
+        fsync = raw_fsync_seconds(d)
+        print(f"raw write+fdatasync of a small append: {fsync * 1e3:.3f} ms")
+
+        seq = appends_per_second(d, 1, args.ops_per_writer * 4)
+        conc = appends_per_second(d, WRITERS, args.ops_per_writer)
+        ratio = conc / seq
+        print(f"appends/s   1 writer: {seq:,.0f}   {WRITERS} writers: {conc:,.0f}   x{ratio:.1f}")
+
+        rate, n = replay_per_second(d, args.records)
+        print(f"replay      {n:,} records: {rate:,.0f} records/s")
+
+        s = args.steps
+        op = op_seconds(d, s)
+        budget = (s + 1) * fsync + 0.002
+        print(
+            f"operation   {s} no-op steps ({2 * s + 3} records): {op * 1e3:.3f} ms;"
+            f" budget (S+1) x fsync + 2 ms = {budget * 1e3:.3f} ms"
+        )
+
+    rows = [
+        (f"{WRITERS} writers / 1 writer appends/s", f"x{ratio:.1f}", ">= x20", ratio >= 20),
+        ("replay records/s", f"{rate:,.0f}", ">= 500,000", rate >= 500_000),
+        (f"op cost / budget (S={s})", f"{op / budget:.2f}", "<= 1", op / budget <= 1),
+    ]
+    print()
+    print(f"{'goal':<36} {'measured':>12} {'target':>12}  result")
+    for name, value, target, ok in rows:
+        print(f"{name:<36} {value:>12} {target:>12}  {'PASS' if ok else 'FAIL'}")
+    return 0 if all(ok for *_, ok in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
