@@ -1,0 +1,313 @@
+"""The journal on disk: framing, torn tails, corruption, versions, lifecycle, compaction, lock."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+from txhelpers import log_records, project, raw_line
+
+import txengine.journal as journal_mod
+from txengine import Journal, JournalCorrupt, JournalTooNew, load
+from txengine.events import (
+    CleanedUp,
+    Committed,
+    Header,
+    OpStarted,
+    PlannedStep,
+    StepDone,
+    StepStarted,
+)
+from txengine.journal import LOG_NAME, SNAPSHOT_NAME, frame
+
+PLAN = [PlannedStep(type="x", args={})]
+
+
+def _full_op(j: Journal, subject: str = "s") -> str:
+    """Append a whole one-step operation, committed and cleaned up."""
+    op = j.new_op_id()
+    j.append_sync(OpStarted, op, kind="install", subject=subject, plan=PLAN)
+    j.append_sync(StepStarted, op, index=0, intent={"i": 1})
+    j.append_sync(StepDone, op, index=0, result={"r": subject})
+    j.append_sync(Committed, op)
+    j.append_sync(CleanedUp, op)
+    return op
+
+
+def _open_op(j: Journal) -> str:
+    op = j.new_op_id()
+    j.append_sync(OpStarted, op, kind="install", subject="open", plan=PLAN)
+    j.append_sync(StepStarted, op, index=0)
+    return op
+
+
+def _line_offsets(path: Path) -> list[int]:
+    data = path.read_bytes()
+    offsets, pos = [], 0
+    for line in data.splitlines(keepends=True):
+        offsets.append(pos)
+        pos += len(line)
+    return offsets
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    with Journal.open(tmp_path) as j:
+        done = _full_op(j)
+        live = _open_op(j)
+        before = project(j.state)
+    assert (tmp_path / LOG_NAME).stat().st_mode & 0o777 == 0o600
+    with Journal.open(tmp_path) as j:
+        assert project(j.state) == before
+        assert j.state.ops[done].state == "done"
+        assert j.state.ops[done].results == [{"r": "s"}]
+        assert j.state.ops[live].state == "step_open"
+        assert j.state.ops[live].intents == [{}]
+        rec = j.append_sync(StepDone, live, index=0)
+        assert rec.seq == 8
+    assert load(tmp_path).ops[live].state == "running"
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        pytest.param(None, id="half-a-record"),
+        pytest.param(b"\x00garbage\xff\nmore garbage\n\x01", id="garbage"),
+        pytest.param(b"deadbeef {}\n", id="bad-checksum-line"),
+    ],
+)
+def test_torn_tail_is_cut_off_with_a_warning(tmp_path: Path, tail: bytes | None) -> None:
+    with Journal.open(tmp_path) as j:
+        op = _open_op(j)
+        before = project(j.state)
+    log = tmp_path / LOG_NAME
+    size = log.stat().st_size
+    if tail is None:
+        line = frame(StepDone(seq=99, op=op, ts=0.0, index=0))
+        tail = line[: len(line) // 2]
+    with open(log, "ab") as f:
+        f.write(tail)
+
+    warnings: list[str] = []
+    assert project(load(tmp_path, warnings.append)) == before
+    assert len(warnings) == 1 and "ignored" in warnings[0]
+    assert log.stat().st_size == size + len(tail)  # load() changes nothing
+
+    warnings.clear()
+    with Journal.open(tmp_path, warn=warnings.append) as j:
+        assert len(warnings) == 1
+        assert "cut off" in warnings[0] and f"at byte {size}" in warnings[0]
+        assert log.stat().st_size == size
+        assert project(j.state) == before
+        j.append_sync(StepDone, op, index=0, result={"ok": True})
+    warnings.clear()
+    state = load(tmp_path, warnings.append)
+    assert warnings == []
+    assert state.ops[op].results == [{"ok": True}]
+
+
+def test_corrupt_record_in_the_middle_names_file_and_offset(tmp_path: Path) -> None:
+    with Journal.open(tmp_path) as j:
+        _full_op(j)
+    log = tmp_path / LOG_NAME
+    offsets = _line_offsets(log)
+    data = bytearray(log.read_bytes())
+    target = offsets[3]  # the step-done record (line 0 is the header)
+    i = data.index(b'"r"', target)
+    data[i + 1] = ord("R")  # a single changed byte, checksum now wrong
+    log.write_bytes(bytes(data))
+
+    for attempt in (lambda: load(tmp_path), lambda: Journal.open(tmp_path)):
+        with pytest.raises(JournalCorrupt) as info:
+            attempt()
+        assert info.value.offset == target
+        assert info.value.path == log
+        assert str(log) in str(info.value) and f"at byte {target}" in str(info.value)
+    assert log.read_bytes() == bytes(data)  # never "repaired" away
+
+
+def _valid_log(tmp_path: Path) -> tuple[Path, str]:
+    with Journal.open(tmp_path) as j:
+        op = _open_op(j)
+    return tmp_path / LOG_NAME, op
+
+
+@pytest.mark.parametrize("last", [True, False], ids=["at-end", "in-middle"])
+@pytest.mark.parametrize("kind", ["record", "header", "unknown-type"])
+def test_newer_format_is_refused(tmp_path: Path, kind: str, last: bool) -> None:
+    log, op = _valid_log(tmp_path)
+    lines = log.read_bytes().splitlines(keepends=True)
+    if kind == "header":
+        line = raw_line({"type": "header", "v": 2, "kind": "log", "created": 0.0})
+        lines[0] = line
+    else:
+        rec = {"type": "step-done", "v": 2, "seq": 3, "op": op, "ts": 0.0, "index": 0}
+        if kind == "unknown-type":
+            rec = {"type": "quantum-step", "v": 2, "seq": 3, "op": op, "ts": 0.0, "spin": 1}
+        lines.insert(len(lines) if last else 1, raw_line(rec))
+    log.write_bytes(b"".join(lines))
+    for attempt in (lambda: load(tmp_path), lambda: Journal.open(tmp_path)):
+        with pytest.raises(JournalTooNew) as info:
+            attempt()
+        assert info.value.found == 2 and info.value.supported == 1
+        assert "upgrade" in str(info.value)
+
+
+def test_unknown_type_of_current_version_is_corrupt_not_skipped(tmp_path: Path) -> None:
+    log, op = _valid_log(tmp_path)
+    size = log.stat().st_size
+    with open(log, "ab") as f:
+        f.write(raw_line({"type": "quantum-step", "v": 1, "seq": 3, "op": op, "ts": 0.0}))
+    with pytest.raises(JournalCorrupt) as info:
+        load(tmp_path)
+    assert info.value.offset == size
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        pytest.param({"type": "step-done", "index": 0}, id="done-without-started"),
+        pytest.param({"type": "committed"}, id="commit-with-step-pending"),
+        pytest.param({"type": "step-started", "index": 1}, id="step-out-of-order"),
+        pytest.param({"type": "cleaned-up"}, id="cleanup-before-commit"),
+    ],
+)
+def test_illegal_sequence_is_corrupt(tmp_path: Path, bad: dict[str, object]) -> None:
+    op = "feedfacecafe"
+    lines = [
+        frame(Header(kind="log", created=0.0)),
+        frame(OpStarted(seq=1, op=op, ts=0.0, kind="k", subject="s", plan=[*PLAN, *PLAN], meta={})),
+        raw_line({**bad, "v": 1, "seq": 2, "op": op, "ts": 0.0}),
+        frame(StepStarted(seq=3, op=op, ts=0.0, index=0)),
+    ]
+    (tmp_path / LOG_NAME).write_bytes(b"".join(lines))
+    with pytest.raises(JournalCorrupt) as info:
+        load(tmp_path)
+    assert info.value.offset == len(lines[0]) + len(lines[1])
+    assert "not allowed" in info.value.reason or "step" in info.value.reason
+
+
+def test_sequence_numbers_must_increase(tmp_path: Path) -> None:
+    op = "feedfacecafe"
+    lines = [
+        frame(Header(kind="log", created=0.0)),
+        frame(OpStarted(seq=5, op=op, ts=0.0, kind="k", subject="s", plan=PLAN)),
+        frame(StepStarted(seq=5, op=op, ts=0.0, index=0)),
+    ]
+    (tmp_path / LOG_NAME).write_bytes(b"".join(lines))
+    with pytest.raises(JournalCorrupt, match="not increasing"):
+        load(tmp_path)
+
+
+def test_compaction_folds_closed_ops_and_keeps_live_ones(tmp_path: Path) -> None:
+    with Journal.open(tmp_path) as j:
+        closed = [_full_op(j, f"s{i}") for i in range(3)]
+        live = _open_op(j)
+        before = project(j.state)
+        assert j.closed_in_log() == 3
+        assert j.compact() == 3
+        assert j.compact() == 0
+        assert project(j.state) == before
+        # The log holds only a header now; the live op's records moved to the snapshot.
+        assert [r["type"] for r in log_records(tmp_path)] == ["header"]
+        j.append_sync(StepDone, live, index=0, result={"after": "compact"})
+        after = project(j.state)
+    assert (tmp_path / SNAPSHOT_NAME).stat().st_mode & 0o777 == 0o600
+    state = load(tmp_path)
+    assert project(state) == after
+    assert all(state.ops[op].compacted for op in closed)
+    assert state.ops[closed[1]].results == [{"r": "s1"}]
+    with Journal.open(tmp_path) as j:  # a second compaction folds the live op once done
+        j.append_sync(Committed, live)
+        j.append_sync(CleanedUp, live)
+        assert j.compact() == 1
+        final = project(j.state)
+    assert project(load(tmp_path)) == final
+
+
+def test_crash_between_snapshot_and_log_replacement(tmp_path: Path) -> None:
+    with Journal.open(tmp_path) as j:
+        for i in range(2):
+            _full_op(j, f"s{i}")
+        live = _open_op(j)
+        old_log = (tmp_path / LOG_NAME).read_bytes()
+        j.compact()
+        before = project(j.state)
+    # The crash: the new snapshot is in place but the old log was never replaced.
+    (tmp_path / LOG_NAME).write_bytes(old_log)
+    state = load(tmp_path)
+    assert project(state) == before
+    assert len(state.ops) == 3
+    with Journal.open(tmp_path) as j:
+        assert project(j.state) == before
+        j.append_sync(StepDone, live, index=0)
+        j.append_sync(Committed, live)
+        j.append_sync(CleanedUp, live)
+        after = project(j.state)
+    assert project(load(tmp_path)) == after
+    with Journal.open(tmp_path) as j:
+        assert j.compact() == 1
+        assert [r["type"] for r in log_records(tmp_path)] == ["header"]
+    assert project(load(tmp_path)) == after
+
+
+@pytest.mark.anyio
+async def test_group_commit_shares_fsyncs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, anyio_backend: str
+) -> None:
+    calls: list[int] = []
+    real = journal_mod._fsync_data
+
+    def counting(fd: int) -> None:  # a measurement wrapper: it still syncs
+        calls.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(journal_mod, "_fsync_data", counting)
+    with Journal.open(tmp_path) as j:
+        calls.clear()
+
+        async def one(i: int) -> None:
+            await j.append(OpStarted, j.new_op_id(), kind="k", subject=str(i), plan=[])
+
+        async with anyio.create_task_group() as tg:
+            for i in range(64):
+                tg.start_soon(one, i)
+        assert j.state.last_seq == 64
+    assert 1 <= len(calls) <= 4, f"{len(calls)} fsyncs for 64 concurrent appends"
+    assert len(load(tmp_path).ops) == 64
+
+
+def test_second_process_gets_lock_busy_with_holder_pid(tmp_path: Path) -> None:
+    child = textwrap.dedent(
+        f"""
+        import sys, time
+        from txengine import Journal, LockBusy
+        waits = []
+        start = time.monotonic()
+        try:
+            Journal.open({str(tmp_path)!r}, timeout=0.5, on_wait=waits.append)
+        except LockBusy as e:
+            print(f"{{time.monotonic() - start:.2f}}|{{waits}}|{{e}}")
+            sys.exit(3)
+        sys.exit(0)
+        """
+    )
+    with Journal.open(tmp_path):
+        t0 = time.monotonic()
+        proc = subprocess.run(
+            [sys.executable, "-c", child], capture_output=True, text=True, timeout=30
+        )
+        assert time.monotonic() - t0 < 10
+    assert proc.returncode == 3, proc.stderr
+    waited, waits, message = proc.stdout.strip().split("|", 2)
+    assert float(waited) >= 0.5
+    assert waits == f"[{os.getpid()}]"
+    assert f"process {os.getpid()}" in message and "waited 0.5s" in message
+    # Once released, another process gets it.
+    proc = subprocess.run([sys.executable, "-c", child], capture_output=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
