@@ -43,6 +43,9 @@ REVERTED = "reverted"
 # Statuses whose effect may be on disk, in part or whole: these are what a revert undoes.
 _TOUCHED = frozenset({STARTED, DONE, FAILED, REVERTING})
 
+# What a forward resume makes of each status (the rest stay as they are).
+_RESUMED = {FAILED: STARTED, REVERTING: STARTED, REVERTED: PENDING}
+
 
 @dataclass(frozen=True)
 class Audit:
@@ -338,8 +341,10 @@ class JournalState:
     @staticmethod
     def _resume_started(view: OperationView, rec: ResumeStarted) -> None:
         if rec.direction == "forward":
-            # Anything not done is done again from scratch (after a probe).
-            view.steps = [s if s == DONE else PENDING for s in view.steps]
+            # Anything not done is done again (after a probe). A step that may have left
+            # part of its effect stays touched, so that a revert after another
+            # interruption still undoes it; only reverted steps start from scratch.
+            view.steps = [_RESUMED.get(s, s) for s in view.steps]
         # Going back needs no change: a half-reverted step is reverted again (revert is
         # idempotent), and a started or failed step may have left part of its effect.
 
