@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import secrets
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+import anyio
 import msgspec
 
+from txengine import PlaceFile, RemovePath, Result, Step, StepContext, StepError, atomic_write
 from txengine.journal import LOG_NAME
 from txengine.replay import JournalState
 
@@ -68,3 +71,65 @@ def log_records(directory: Path) -> list[dict[str, Any]]:
 
 def types_of(directory: Path, op: str) -> list[str]:
     return [r["type"] for r in log_records(directory) if r.get("op") == op]
+
+
+# -- step types for tests ------------------------------------------------------------------
+
+
+class Token(Step, frozen=True):
+    """Non-deterministic: a fresh random token, unless a recorded one must be reused."""
+
+    kind: ClassVar[str] = "token"
+
+    async def apply(self, ctx: StepContext) -> Result:
+        return ctx.recorded or {"token": secrets.token_hex(8)}
+
+    async def revert(self, ctx: StepContext, result: Result | None) -> None:
+        pass
+
+
+class WriteToken(Step, frozen=True):
+    """Writes the previous step's token to ``path``."""
+
+    kind: ClassVar[str] = "write-token"
+    path: str
+
+    async def apply(self, ctx: StepContext) -> Result:
+        previous = ctx.results[ctx.index - 1]
+        assert previous is not None
+        atomic_write(ctx.fs, Path(self.path), previous["token"].encode())
+        return {}
+
+    async def revert(self, ctx: StepContext, result: Result | None) -> None:
+        if os.path.lexists(self.path):
+            ctx.fs.unlink(self.path)
+
+
+class Boom(Step, frozen=True):
+    """Always fails."""
+
+    kind: ClassVar[str] = "boom"
+
+    async def apply(self, ctx: StepContext) -> Result:
+        raise StepError("the disk is on fire")
+
+    async def revert(self, ctx: StepContext, result: Result | None) -> None:
+        pass
+
+
+class Sleepy(Step, frozen=True):
+    """Waits until the file ``gate`` exists (a long step to cancel in the middle of)."""
+
+    kind: ClassVar[str] = "sleepy"
+    gate: str
+
+    async def apply(self, ctx: StepContext) -> Result:
+        while not os.path.exists(self.gate):
+            await anyio.sleep(0.01)
+        return {"slept": True}
+
+    async def revert(self, ctx: StepContext, result: Result | None) -> None:
+        pass
+
+
+STEP_TYPES: list[type[Step]] = [PlaceFile, RemovePath, Token, WriteToken, Boom, Sleepy]
