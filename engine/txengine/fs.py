@@ -184,11 +184,12 @@ def atomic_symlink(fs: FileSystem, target: StrPath, path: Path) -> None:
     fs.fsync_dir(path.parent)
 
 
-def stash(fs: FileSystem, path: Path, stash_path: Path) -> Path:
+def stash(fs: FileSystem, path: Path, stash_path: Path, aside: Path | None = None) -> Path:
     """Move ``path`` out of the way to ``stash_path``; return where it went.
 
     A rename, so it works on a file in use and costs nothing for a tree. When the stash
-    is on another filesystem, the file is renamed aside in its own directory instead.
+    is on another filesystem, the file is renamed to ``aside`` (default: a hidden unique
+    name) in its own directory instead; pass a fixed ``aside`` to find it after a crash.
     """
     fs.mkdir(stash_path.parent, 0o700)
     try:
@@ -197,7 +198,7 @@ def stash(fs: FileSystem, path: Path, stash_path: Path) -> Path:
     except OSError as e:
         if e.errno != errno.EXDEV:
             raise
-        target = temp_sibling(path, "txtool-aside")
+        target = aside or temp_sibling(path, "txtool-aside")
         fs.rename(path, target)
     fs.fsync_dir(path.parent)
     fs.fsync_dir(target.parent)

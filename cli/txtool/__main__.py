@@ -1,0 +1,5 @@
+import sys
+
+from txtool.cli import main
+
+sys.exit(main())

@@ -1,0 +1,259 @@
+"""Install, upgrade and uninstall tools: plans of txtool steps run by the txengine engine.
+
+Planning reads the journal's projection and touches nothing; running hands the plan to
+the engine, which journals every step. A tool with an incomplete operation is never
+planned over: ``upgrade`` resumes that operation first, ``install`` and ``uninstall``
+refuse with the command that fixes it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from packaging.utils import canonicalize_name
+
+from txengine import Engine, JournalState, Observer, OperationView, Step
+
+from . import backend as be
+from . import names
+from .locations import Locations
+from .steps import STEP_TYPES, CopyShims, InstallEnv, RemoveEnv, RemoveShims, Resolve
+from .tools import Tool, incomplete_by_tool, project
+
+
+class UsageError(Exception):
+    """Bad input found before any operation started: nothing changed."""
+
+
+class NeedsResume(Exception):
+    """The tool has an incomplete operation; the message names the commands that fix it."""
+
+    def __init__(self, view: OperationView) -> None:
+        self.view = view
+        super().__init__(
+            f"{view.subject} has an incomplete {view.kind} ({view.audit().where}):"
+            f" run `txtool resume {view.id}` to finish it or `txtool resume --revert {view.id}`"
+            " to undo it"
+        )
+
+
+@dataclass
+class Plan:
+    kind: str
+    tool: str
+    steps: list[Step]
+    meta: dict[str, Any]
+    old: Tool | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "tool": self.tool,
+            "steps": [{"type": s.kind, "description": s.describe()} for s in self.steps],
+        }
+
+
+@dataclass
+class Outcome:
+    tool: str
+    action: (
+        str  # installed, upgraded, up-to-date, uninstalled, already-installed, resumed, reverted
+    )
+    version: str | None = None
+    old_version: str | None = None
+    shims: dict[str, str] = field(default_factory=dict)
+    op: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tool": self.tool,
+            "action": self.action,
+            "version": self.version,
+            "old_version": self.old_version,
+            "executables": self.shims,
+            "op": self.op,
+        }
+
+
+@dataclass(frozen=True)
+class Options:
+    """Per-command choices; ``None`` fields fall back to what the tool was installed with."""
+
+    python: str | None = None
+    index: be.IndexOptions | None = None
+    backend: str | None = None
+    force: bool = False
+
+
+def _find_python(spec: str | None) -> str:
+    try:
+        return be.find_python(spec)
+    except be.BackendError as e:
+        raise UsageError(str(e)) from None
+
+
+def _backend_name(name: str | None) -> str:
+    try:
+        return be.get_backend(name).name
+    except (ValueError, be.BackendError) as e:
+        raise UsageError(str(e)) from None
+
+
+def _shim_mode() -> str:
+    return "copy" if os.name == "nt" else "symlink"
+
+
+class Planner:
+    """Turns a request into a plan, from the journal's state alone."""
+
+    def __init__(self, locations: Locations, state: JournalState) -> None:
+        self.loc = locations
+        self.state = state
+        self.tools = project(state)
+        self.incomplete = incomplete_by_tool(state)
+
+    def _others(self, tool: str) -> dict[str, str]:
+        return {p: t.name for t in self.tools.values() if t.name != tool for p in t.shims.values()}
+
+    def _new_env(self, tool: str) -> str:
+        return str(self.loc.env_dir(tool, secrets.token_hex(4)))
+
+    def _build(
+        self,
+        kind: str,
+        tool: str,
+        requirement: str,
+        opts: Options,
+        old: Tool | None,
+        current: list[str] | None,
+    ) -> Plan:
+        python = _find_python(opts.python) if opts.python or old is None else old.python
+        index = (opts.index or be.IndexOptions()) if old is None else _recorded_index(old, opts)
+        backend = _backend_name(opts.backend or (old.options.get("backend") if old else None))
+        common = {"python": python, "index": index.to_dict(), "backend": backend}
+        steps: list[Step] = [
+            Resolve(tool=tool, requirement=requirement, current=current, **common),
+            InstallEnv(tool=tool, env=self._new_env(tool), **common),
+            RemoveShims(
+                bin_dir=str(self.loc.bin_dir),
+                owned=sorted(old.shims.values()) if old else [],
+                others=self._others(tool),
+                force=opts.force,
+            ),
+            CopyShims(bin_dir=str(self.loc.bin_dir), mode=_shim_mode()),
+        ]
+        if old is not None:
+            steps.append(RemoveEnv(env=old.env))
+        meta = {
+            "requirement": requirement,
+            "options": {"index": index.to_dict(), "python": python, "backend": backend},
+        }
+        return Plan(kind, tool, steps, meta, old)
+
+    def install(self, spec: str, opts: Options) -> Plan | Outcome:
+        req = names.requirement(spec)
+        tool = canonicalize_name(req.name)
+        if tool in self.incomplete:
+            raise NeedsResume(self.incomplete[tool])
+        old = self.tools.get(tool)
+        if old is not None and not opts.force:
+            return Outcome(tool, "already-installed", old.version, shims=old.shims, op=old.op)
+        # --force over an installed tool reinstalls it, the old environment kept until commit.
+        return self._build("install", tool, str(req), opts, old, None)
+
+    def upgrade(self, name: str, opts: Options) -> Plan:
+        req = names.requirement(name)
+        tool = canonicalize_name(req.name)
+        old = self.tools.get(tool)
+        if old is None:
+            raise UsageError(f"{tool} is not installed (install it with `txtool install {tool}`)")
+        if not req.specifier:
+            # A bare name asks for the newest release, keeping the extras it was installed with.
+            recorded = names.requirement(old.requirement)
+            extras = f"[{','.join(sorted(recorded.extras))}]" if recorded.extras else ""
+            requirement = f"{tool}{extras}"
+        else:
+            requirement = str(req)
+        same_python = opts.python is None or _find_python(opts.python) == old.python
+        current = old.pins if same_python else None
+        return self._build("upgrade", tool, requirement, opts, old, current)
+
+    def uninstall(self, name: str) -> Plan:
+        tool = names.tool_name(name)
+        if tool in self.incomplete:
+            raise NeedsResume(self.incomplete[tool])
+        old = self.tools.get(tool)
+        if old is None:
+            raise UsageError(f"{tool} is not installed")
+        steps: list[Step] = [
+            RemoveShims(bin_dir=str(self.loc.bin_dir), owned=sorted(old.shims.values())),
+            RemoveEnv(env=old.env),
+        ]
+        return Plan("uninstall", tool, steps, {"requirement": old.requirement}, old)
+
+
+def _recorded_index(old: Tool, opts: Options) -> be.IndexOptions:
+    recorded = be.IndexOptions.from_dict(old.options.get("index", {}))
+    return recorded.merged(opts.index)
+
+
+def outcome(plan: Plan, view: OperationView) -> Outcome:
+    """What a committed operation did, in words for the user."""
+    tools = project(_single(view))
+    old = plan.old.version if plan.old else None
+    if plan.kind == "uninstall":
+        return Outcome(plan.tool, "uninstalled", None, old, op=view.id)
+    resolved = view.results[0] or {}
+    if resolved.get("unchanged"):
+        assert plan.old is not None
+        return Outcome(plan.tool, "up-to-date", plan.old.version, shims=plan.old.shims, op=view.id)
+    tool = tools[plan.tool]
+    action = "upgraded" if plan.kind == "upgrade" else "installed"
+    return Outcome(plan.tool, action, tool.version, old, tool.shims, view.id)
+
+
+def _single(view: OperationView) -> JournalState:
+    state = JournalState()
+    state.ops[view.id] = view
+    return state
+
+
+class Installer:
+    """Runs plans through an engine whose journal is open (and locked) for writing."""
+
+    def __init__(self, locations: Locations, engine: Engine) -> None:
+        self.loc = locations
+        self.engine = engine
+
+    @classmethod
+    def create(
+        cls, locations: Locations, journal: Any, observer: Observer | None = None
+    ) -> Installer:
+        return cls(locations, Engine(journal, STEP_TYPES, observer=observer))
+
+    def planner(self) -> Planner:
+        return Planner(self.loc, self.engine.journal.state)
+
+    async def run(self, plan: Plan) -> Outcome:
+        view = await self.engine.run(plan.kind, plan.tool, plan.steps, plan.meta)
+        return outcome(plan, view)
+
+    async def resume_tool(self, tool: str) -> OperationView | None:
+        """Roll the tool's incomplete operation forward, if it has one."""
+        view = self.planner().incomplete.get(tool)
+        if view is None:
+            return None
+        return await self.engine.resume(view.id)
+
+    async def resume(self, op: str, revert: bool = False) -> OperationView:
+        return await self.engine.resume(op, revert=revert)
+
+
+def upgrade_targets(planner: Planner, names_: Sequence[str], everything: bool) -> list[str]:
+    if everything:
+        return sorted(set(planner.tools) | set(planner.incomplete))
+    return list(names_)

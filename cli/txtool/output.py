@@ -1,0 +1,83 @@
+"""What the user sees while an operation runs: a live display on a terminal, plain lines
+otherwise. ``rich`` is imported only for the live display, so piped runs start fast."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, TextIO
+
+from txengine import OperationView
+
+_LABELS = {
+    "resolve": "resolving versions",
+    "install-env": "building the environment",
+    "remove-shims": "moving old shims aside",
+    "copy-shims": "placing new shims",
+    "remove-env": "moving the old environment aside",
+}
+
+
+def _label(view: OperationView, index: int) -> str:
+    kind = view.plan[index].type
+    return f"step {index + 1}/{len(view.plan)}: {_LABELS.get(kind, kind)}"
+
+
+class Reporter:
+    """Receives the engine's step events (it is the engine's observer)."""
+
+    def __init__(self, live: bool, stream: TextIO = sys.stderr) -> None:
+        self.stream = stream
+        self._progress: Any = None
+        self._tasks: dict[str, Any] = {}
+        if live:
+            from rich.console import Console
+            from rich.progress import Progress, SpinnerColumn, TextColumn
+
+            console = Console(file=stream)
+            self._progress = Progress(
+                SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True
+            )
+
+    def __enter__(self) -> Reporter:
+        if self._progress is not None:
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def line(self, text: str) -> None:
+        if self._progress is not None:
+            self._progress.console.print(text, markup=False, highlight=False)
+        else:
+            print(text, file=self.stream, flush=True)
+
+    def __call__(self, event: str, view: OperationView, index: int) -> None:
+        if any(r and r.get("unchanged") for r in view.results):
+            return  # nothing to do: the later steps only record that they were skipped
+        who = f"{view.kind} {view.subject}"
+        if self._progress is not None:
+            self._live(event, view, index, who)
+            return
+        if event == "start":
+            self.line(f"{who}: {_label(view, index)}")
+        elif event == "failed":
+            self.line(f"{who}: {_label(view, index)} failed: {view.error}")
+        elif event == "revert":
+            self.line(f"{who}: undoing {_label(view, index)}")
+        elif event == "rolled-back":
+            self.line(f"{who}: every change undone")
+
+    def _live(self, event: str, view: OperationView, index: int, who: str) -> None:
+        task = self._tasks.get(view.id)
+        if task is None:
+            task = self._tasks[view.id] = self._progress.add_task(who, total=None)
+        if event in ("start", "revert"):
+            verb = "undoing " if event == "revert" else ""
+            self._progress.update(task, description=f"{who}: {verb}{_label(view, index)}")
+        elif event == "failed":
+            self.line(f"{who}: {_label(view, index)} failed: {view.error}")
+        elif event in ("committed", "rolled-back"):
+            self._progress.remove_task(task)
+            del self._tasks[view.id]

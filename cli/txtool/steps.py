@@ -1,0 +1,320 @@
+"""The steps of a tool operation, as txengine step types.
+
+install:   resolve -> install-env -> remove-shims -> copy-shims
+upgrade:   resolve -> install-env -> remove-shims -> copy-shims -> remove-env (the old one)
+uninstall: remove-shims -> remove-env
+
+Each environment is built at its own path (``tools/NAME/OPID``) beside the old one, so an
+upgrade switches shims from one to the other and the old environment is only stashed
+until commit: reverting needs no network. When resolve finds the installed pins again,
+the later steps record ``skipped`` and touch nothing.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import os
+from pathlib import Path
+from typing import Any
+
+from packaging.utils import canonicalize_name
+
+from txengine import (
+    Result,
+    Step,
+    StepContext,
+    StepError,
+    atomic_copy,
+    atomic_symlink,
+    restore,
+    stash,
+)
+from txengine.fs import discard
+
+from . import backend as be
+from .names import BadName, executable_name
+
+
+def _resolved(ctx: StepContext) -> Result | None:
+    return next((r for r in ctx.results if r and "pins" in r), None)
+
+
+def _installed(ctx: StepContext) -> Result | None:
+    return next((r for r in ctx.results if r and "executables" in r), None)
+
+
+def _skipped(ctx: StepContext) -> bool:
+    resolved = _resolved(ctx)
+    return bool(resolved and resolved.get("unchanged"))
+
+
+def _aside(ctx: StepContext, path: Path) -> Path:
+    # Where stash() puts a file when the stash is on another filesystem: fixed, so that a
+    # revert after a crash finds it.
+    return path.with_name(f".{path.name}.txtool-{ctx.op}")
+
+
+def _stashed_copy(ctx: StepContext, path: Path, stash_path: Path) -> Path | None:
+    for candidate in (stash_path, _aside(ctx, path)):
+        if os.path.lexists(candidate):
+            return candidate
+    return None
+
+
+def _remove_if_empty(ctx: StepContext, directory: Path) -> None:
+    try:
+        if directory.is_dir() and not any(directory.iterdir()):
+            ctx.fs.rmtree(directory)
+    except FileNotFoundError:
+        pass
+
+
+class Resolve(Step, frozen=True):
+    """Exact pins for the tool and its dependencies; recorded once, reused on resume."""
+
+    kind = "resolve"
+    tool: str
+    requirement: str
+    python: str
+    index: dict[str, Any]
+    backend: str
+    current: list[str] | None = None
+
+    def describe(self) -> str:
+        return f"resolve {self.requirement}"
+
+    async def apply(self, ctx: StepContext) -> Result:
+        if ctx.recorded is not None:
+            return ctx.recorded  # resolution is not repeatable: a resume installs these pins
+        ctx.failpoint("start")
+        backend = be.get_backend(self.backend)
+        pins = await backend.resolve(
+            self.requirement, self.python, be.IndexOptions.from_dict(self.index)
+        )
+        version = next(
+            (
+                p.split("==", 1)[1]
+                for p in pins
+                if canonicalize_name(p.split("==", 1)[0]) == self.tool
+            ),
+            None,
+        )
+        if version is None:
+            raise StepError(f"resolving {self.requirement} did not select {self.tool} itself")
+        unchanged = self.current is not None and sorted(self.current) == sorted(pins)
+        return {"pins": pins, "version": version, "unchanged": unchanged}
+
+    async def revert(self, ctx: StepContext, result: Result | None) -> None:
+        return None  # nothing on disk
+
+
+class InstallEnv(Step, frozen=True):
+    """Build the tool's environment at its own new path and find its executables."""
+
+    kind = "install-env"
+    tool: str
+    env: str
+    python: str
+    index: dict[str, Any]
+    backend: str
+
+    def describe(self) -> str:
+        return f"install {self.tool} into a new environment"
+
+    async def apply(self, ctx: StepContext) -> Result:
+        resolved = _resolved(ctx)
+        if resolved is None or resolved.get("unchanged"):
+            return {"skipped": True}
+        env = Path(self.env)
+        if os.path.lexists(env):
+            ctx.fs.rmtree(env)  # half-built by a run that died: this path is ours alone
+        ctx.fs.mkdir(env.parent)
+        backend = be.get_backend(self.backend)
+        await backend.create_env(env, self.python)
+        ctx.failpoint("created", env)
+        await backend.install(env, resolved["pins"], be.IndexOptions.from_dict(self.index))
+        ctx.failpoint("installed", env)
+        installed = be.inspect_env(env, self.tool)
+        scripts = [(n, False) for n in installed.console_scripts]
+        scripts += [(n, True) for n in installed.gui_scripts]
+        executables = {}
+        for name, gui in scripts:
+            try:
+                executable_name(name)
+            except BadName as e:
+                raise StepError(f"{self.tool} {installed.version}: {e}") from None
+            target = be.script_path(env, name, gui)
+            if not target.exists():
+                raise StepError(f"{self.tool} {installed.version}: launcher {target} is missing")
+            executables[name] = str(target)
+        if not executables:
+            raise StepError(
+                f"{self.tool} {installed.version} exposes no executables (no console or GUI scripts)"
+            )
+        return {"version": installed.version, "executables": executables}
+
+    async def revert(self, ctx: StepContext, result: Result | None) -> None:
+        env = Path(self.env)
+        if os.path.lexists(env):
+            ctx.fs.rmtree(env)
+        _remove_if_empty(ctx, env.parent)
+
+
+class RemoveShims(Step, frozen=True):
+    """Move the old shims, and anything in the way of the new ones, into the stash."""
+
+    kind = "remove-shims"
+    bin_dir: str
+    owned: list[str]
+    others: dict[str, str] = {}  # shim path -> the other tool that owns it
+    force: bool = False
+
+    def describe(self) -> str:
+        return "remove old shims"
+
+    def intent(self, ctx: StepContext) -> Result:
+        installed = _installed(ctx)
+        names = {Path(p).name for p in self.owned}
+        if installed and not _skipped(ctx):
+            names |= set(installed["executables"])
+        bin_dir = Path(self.bin_dir)
+        return {
+            "moves": [
+                {"path": str(bin_dir / n), "stash": str(ctx.stash_path(f"shim-{n}"))}
+                for n in sorted(names)
+            ]
+        }
+
+    async def apply(self, ctx: StepContext) -> Result:
+        if _skipped(ctx):
+            return {"skipped": True}
+        moves = [(Path(m["path"]), Path(m["stash"])) for m in ctx.intent["moves"]]
+        owned = set(self.owned)
+        for path, stash_path in moves:
+            if not os.path.lexists(path) or _stashed_copy(ctx, path, stash_path):
+                continue
+            if str(path) in self.others:
+                raise StepError(f"{path} belongs to the tool {self.others[str(path)]}")
+            if str(path) not in owned and not self.force:
+                raise StepError(
+                    f"{path} exists and was not installed by txtool (use --force to replace it)"
+                )
+        stashed = {}
+        for path, stash_path in moves:
+            if os.path.lexists(path) and not _stashed_copy(ctx, path, stash_path):
+                stashed[str(path)] = str(stash(ctx.fs, path, stash_path, _aside(ctx, path)))
+                ctx.failpoint("removed", path)
+        return {"stashed": stashed}
+
+    async def revert(self, ctx: StepContext, result: Result | None) -> None:
+        for m in reversed(ctx.intent.get("moves", [])):
+            path = Path(m["path"])
+            found = _stashed_copy(ctx, path, Path(m["stash"]))
+            if found is not None:
+                restore(ctx.fs, found, path)
+
+    async def cleanup(self, ctx: StepContext, result: Result | None) -> None:
+        for m in ctx.intent.get("moves", []):
+            path = Path(m["path"])
+            if not discard(ctx.fs, _aside(ctx, path)):
+                raise StepError(f"{_aside(ctx, path)} is still in use")
+
+
+def _is_ours(path: Path, target: str) -> bool:
+    """Is ``path`` the shim we would place for ``target`` (a link to it, or a copy of it)?"""
+    if path.is_symlink():
+        return os.readlink(path) == target
+    try:
+        return path.is_file() and filecmp.cmp(path, target, shallow=False)
+    except OSError:
+        return False
+
+
+class CopyShims(Step, frozen=True):
+    """Expose the new environment's executables in the bin dir, each placed atomically."""
+
+    kind = "copy-shims"
+    bin_dir: str
+    mode: str = "symlink"  # "symlink", or "copy" (Windows, and where links are refused)
+
+    def describe(self) -> str:
+        return "copy new shims"
+
+    def intent(self, ctx: StepContext) -> Result:
+        installed = _installed(ctx)
+        if installed is None or _skipped(ctx):
+            return {"shims": {}}
+        bin_dir = Path(self.bin_dir)
+        return {
+            "shims": {
+                name: {"path": str(bin_dir / name), "target": target}
+                for name, target in sorted(installed["executables"].items())
+            }
+        }
+
+    async def apply(self, ctx: StepContext) -> Result:
+        if _skipped(ctx):
+            return {"skipped": True}
+        ctx.fs.mkdir(Path(self.bin_dir))
+        placed = {}
+        for name, shim in ctx.intent["shims"].items():
+            path, target = Path(shim["path"]), shim["target"]
+            if not _is_ours(path, target):
+                if os.path.lexists(path):
+                    raise StepError(f"{path} appeared during the operation; it was left alone")
+                self._place(ctx, Path(target), path)
+                ctx.failpoint("copied", path)
+            placed[name] = str(path)
+        return {"shims": placed, "mode": self.mode}
+
+    def _place(self, ctx: StepContext, target: Path, path: Path) -> None:
+        if self.mode == "symlink":
+            try:
+                atomic_symlink(ctx.fs, target, path)
+                return
+            except NotImplementedError:
+                pass  # no symlinks on this system: fall through to a copy
+        atomic_copy(ctx.fs, target, path)
+
+    async def revert(self, ctx: StepContext, result: Result | None) -> None:
+        for shim in ctx.intent.get("shims", {}).values():
+            path = Path(shim["path"])
+            if _is_ours(path, shim["target"]):
+                ctx.fs.unlink(path)
+
+
+class RemoveEnv(Step, frozen=True):
+    """Stash the old environment; it is deleted only after commit."""
+
+    kind = "remove-env"
+    env: str
+
+    def describe(self) -> str:
+        return "remove the old environment"
+
+    def intent(self, ctx: StepContext) -> Result:
+        return {"stash": str(ctx.stash_path("env"))}
+
+    async def apply(self, ctx: StepContext) -> Result:
+        if _skipped(ctx):
+            return {"skipped": True}
+        env, stash_path = Path(self.env), Path(ctx.intent["stash"])
+        if os.path.lexists(env) and not _stashed_copy(ctx, env, stash_path):
+            stash(ctx.fs, env, stash_path, _aside(ctx, env))
+            ctx.failpoint("removed", env)
+        return {}
+
+    async def revert(self, ctx: StepContext, result: Result | None) -> None:
+        env = Path(self.env)
+        found = _stashed_copy(ctx, env, Path(ctx.intent.get("stash", "")))
+        if found is not None:
+            restore(ctx.fs, found, env)
+
+    async def cleanup(self, ctx: StepContext, result: Result | None) -> None:
+        env = Path(self.env)
+        if not discard(ctx.fs, _aside(ctx, env)):
+            raise StepError(f"{_aside(ctx, env)} is still in use")
+        _remove_if_empty(ctx, env.parent)
+
+
+STEP_TYPES: list[type[Step]] = [Resolve, InstallEnv, RemoveShims, CopyShims, RemoveEnv]

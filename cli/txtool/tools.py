@@ -1,0 +1,88 @@
+"""What is installed: a projection of the journal's committed operations, never stored apart."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from txengine import JournalState, OperationView
+
+
+@dataclass
+class Tool:
+    name: str
+    requirement: str
+    version: str
+    pins: list[str]
+    env: str
+    python: str
+    shims: dict[str, str]  # executable name -> shim path
+    options: dict[str, Any]  # index options, python spec and backend it was installed with
+    op: str  # the operation that installed this version
+    incomplete: OperationView | None = field(default=None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "requirement": self.requirement,
+            "environment": self.env,
+            "python": self.python,
+            "executables": self.shims,
+            "pins": self.pins,
+            "options": self.options,
+            "incomplete": _incomplete_json(self.incomplete),
+        }
+
+
+def _incomplete_json(view: OperationView | None) -> dict[str, Any] | None:
+    if view is None:
+        return None
+    audit = view.audit()
+    return {"op": view.id, "kind": view.kind, "where": audit.where, "actions": list(audit.actions)}
+
+
+def _result(view: OperationView, kind: str) -> dict[str, Any]:
+    for planned, result in zip(view.plan, view.results, strict=True):
+        if planned.type == kind:
+            return result or {}
+    return {}
+
+
+def _args(view: OperationView, kind: str) -> dict[str, Any]:
+    return next((p.args for p in view.plan if p.type == kind), {})
+
+
+def project(state: JournalState) -> dict[str, Tool]:
+    """Fold committed operations, in the order they started, into the installed tools."""
+    tools: dict[str, Tool] = {}
+    for view in state:
+        if not view.committed:
+            continue
+        if view.kind == "uninstall":
+            tools.pop(view.subject, None)
+            continue
+        resolved = _result(view, "resolve")
+        if resolved.get("unchanged") or "pins" not in resolved:
+            continue
+        install = _args(view, "install-env")
+        tools[view.subject] = Tool(
+            name=view.subject,
+            requirement=view.meta.get("requirement", view.subject),
+            version=resolved["version"],
+            pins=resolved["pins"],
+            env=install["env"],
+            python=install["python"],
+            shims=_result(view, "copy-shims").get("shims", {}),
+            options=view.meta.get("options", {}),
+            op=view.id,
+        )
+    for view in state.incomplete():
+        tool = tools.get(view.subject)
+        if tool is not None:
+            tool.incomplete = view
+    return tools
+
+
+def incomplete_by_tool(state: JournalState) -> dict[str, OperationView]:
+    return {v.subject: v for v in state.incomplete()}
