@@ -35,6 +35,8 @@ class FileSystem:
         # Files in use are known by identity, not name: renaming keeps them in use.
         self._busy_paths = busy
         self._busy_ids: set[tuple[int, int]] | None = None
+        if busy:
+            self._busy()  # now, before a rename moves a busy file away from its name
 
     # -- the Windows "in use" rule ---------------------------------------------------------
 
