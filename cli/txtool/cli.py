@@ -413,8 +413,10 @@ def cmd_install(args: argparse.Namespace) -> int:
     from .installer import Outcome
 
     opts = _options(args)
+    # Plan once against the unlocked journal: bad input fails here, before anything exists.
+    plans = [_planner().install(s, opts) for s in args.specs]
     if args.dry_run:
-        return _dry_run(args, [_planner().install(s, opts) for s in args.specs])
+        return _dry_run(args, plans)
     loc = _locations()
 
     async def body(installer: Installer, reporter: Reporter) -> int:
@@ -434,8 +436,9 @@ def cmd_install(args: argparse.Namespace) -> int:
 
 
 def cmd_uninstall(args: argparse.Namespace) -> int:
+    plans = [_planner().uninstall(n) for n in args.names]  # bad input fails before any change
     if args.dry_run:
-        return _dry_run(args, [_planner().uninstall(n) for n in args.names])
+        return _dry_run(args, plans)
     loc = _locations()
 
     async def body(installer: Installer, reporter: Reporter) -> int:
@@ -459,10 +462,12 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         return _fail(USAGE, "--jobs must be at least 1")
     opts = _options(args)
+    planner = _planner()
     if args.dry_run:
-        planner = _planner()
         names = sorted(planner.tools) if args.all else args.names
         return _dry_run(args, [planner.upgrade(n, opts) for n in names])
+    for name in args.names:  # bad input fails before any change
+        planner.check_upgradable(name)
     from .upgrade import upgrade_many
 
     loc = _locations()
@@ -488,6 +493,9 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from txengine import OperationError, describe_error
+
+    if args.op and _state().get(args.op) is None:
+        return _fail(USAGE, f"no operation {args.op!r} in the journal (see `txtool history`)")
 
     async def body(installer: Installer, reporter: Reporter) -> int:
         state = installer.engine.journal.state

@@ -165,6 +165,13 @@ class Planner:
         # --force over an installed tool reinstalls it, the old environment kept until commit.
         return self._build("install", tool, str(req), opts, old, None)
 
+    def check_upgradable(self, name: str) -> str:
+        """The tool's canonical name, if upgrade can act on it (installed, or incomplete)."""
+        tool = canonicalize_name(names.requirement(name).name)
+        if tool not in self.tools and tool not in self.incomplete:
+            raise UsageError(f"{tool} is not installed (install it with `txtool install {tool}`)")
+        return tool
+
     def upgrade(self, name: str, opts: Options) -> Plan:
         req = names.requirement(name)
         tool = canonicalize_name(req.name)
