@@ -106,6 +106,8 @@ class Installed:
     version: str
     console_scripts: dict[str, str] = field(default_factory=dict)  # name -> "module:attr"
     gui_scripts: dict[str, str] = field(default_factory=dict)
+    # Executables shipped as files (wheel .data/scripts, e.g. ruff's binary): name -> path.
+    data_scripts: dict[str, str] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- paths
@@ -143,13 +145,32 @@ def inspect_env(env: Path, dist: str) -> Installed:
                 continue
             eps = d.entry_points
             # Entry point names are data from the package: kept verbatim, validated by the caller.
+            console = {ep.name: ep.value for ep in eps if ep.group == "console_scripts"}
+            gui = {ep.name: ep.value for ep in eps if ep.group == "gui_scripts"}
             return Installed(
                 name=want,
                 version=d.version,
-                console_scripts={ep.name: ep.value for ep in eps if ep.group == "console_scripts"},
-                gui_scripts={ep.name: ep.value for ep in eps if ep.group == "gui_scripts"},
+                console_scripts=console,
+                gui_scripts=gui,
+                data_scripts=_data_scripts(env, d, set(console) | set(gui)),
             )
     raise BackendError(f"{dist} is not installed in {env}", kind="not-found")
+
+
+def _data_scripts(
+    env: Path, dist: importlib.metadata.Distribution, skip: set[str]
+) -> dict[str, str]:
+    """Files the distribution put into the environment's scripts directory itself."""
+    scripts_dir = script_path(env, "x").parent.resolve()
+    found = {}
+    for f in dist.files or ():
+        path = Path(str(dist.locate_file(f))).resolve()
+        if path.parent != scripts_dir:
+            continue
+        name = path.stem if _WINDOWS and path.suffix.lower() == ".exe" else path.name
+        if name not in skip:
+            found[name] = str(script_path(env, name) if not _WINDOWS else path)
+    return found
 
 
 # --------------------------------------------------------------------------- python

@@ -138,12 +138,13 @@ class InstallEnv(Step, frozen=True):
         scripts = [(n, False) for n in installed.console_scripts]
         scripts += [(n, True) for n in installed.gui_scripts]
         executables = {}
+        scripts += [(n, False) for n in installed.data_scripts]
         for name, gui in scripts:
             try:
                 executable_name(name)
             except BadName as e:
                 raise StepError(f"{self.tool} {installed.version}: {e}") from None
-            target = be.script_path(env, name, gui)
+            target = Path(installed.data_scripts.get(name) or be.script_path(env, name, gui))
             if not target.exists():
                 raise StepError(f"{self.tool} {installed.version}: launcher {target} is missing")
             executables[name] = str(target)
