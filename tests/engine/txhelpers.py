@@ -50,9 +50,19 @@ def make_tree(root: Path, spec: Tree) -> None:
 
 
 def project(state: JournalState) -> dict[str, tuple[Any, ...]]:
-    """What a state says about each operation, comparable across loads."""
+    """What a state says about each operation, comparable across loads.
+
+    Step statuses of closed operations are left out: a compacted summary keeps only the
+    outcome ("done" or "reverted" for every step), not which steps never started.
+    """
     return {
-        v.id: (v.state, tuple(v.steps), tuple(map(str, v.results)), v.last_seq, v.error)
+        v.id: (
+            v.state,
+            () if v.closed else tuple(v.steps),
+            tuple(map(str, v.results)),
+            v.last_seq,
+            v.error,
+        )
         for v in state
     }
 
