@@ -64,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--all", action="store_true", help="upgrade every installed tool")
     sp.add_argument("--jobs", type=int, default=4, help="tools upgraded at once with --all")
     source_options(sp)
+    sp.add_argument("--force", action="store_true", help="replace files txtool does not own")
 
     sp = cmd("uninstall", "remove tools and their executables")
     sp.add_argument("names", nargs="+", metavar="NAME")
