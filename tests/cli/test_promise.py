@@ -1,0 +1,209 @@
+"""The promise: a failed, killed or interrupted operation is never reported as success, and
+is always recoverable to exactly the old or exactly the new state."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import time
+
+from txtool.cli import FAILED, INCOMPLETE, INTERRUPTED, OK
+
+IN_USE = "being used by another process"
+
+
+def _op_of(text: str) -> str:
+    m = re.search(r"txtool resume (?:--revert )?([0-9a-f]+)", text)
+    assert m, text
+    return m.group(1)
+
+
+def test_in_use_shim_fails_and_keeps_old_version(txdemo1) -> None:
+    tx = txdemo1
+    shim = tx.bin / "txdemo"
+    proc = tx("upgrade", "txdemo", failpoints=f"fs.replace@{shim}=in-use", expect=FAILED)
+    err = tx.one_error(proc)
+    assert str(shim) in err and IN_USE in err
+    assert "upgraded" not in proc.stdout
+    assert tx.shim() == "txdemo 1.0 (helper 1.0)"
+    assert tx.tool("txdemo")["version"] == "1.0"
+    assert len(tx.envs("txdemo")) == 1  # the new environment was removed again
+    tx.assert_clean()
+
+
+def _incomplete_upgrade(tx) -> str:
+    """An upgrade whose shim placing fails and whose undo fails too; return its op id."""
+    shim = tx.bin / "txdemo"
+    # The stash renames bin/txdemo (source) into the stash: not matched. The undo renames the
+    # stashed copy (source under journal/stash/) back: that one fails.
+    rules = f"fs.replace@{shim}=in-use;fs.rename@*/stash/*=in-use"
+    proc = tx("upgrade", "txdemo", failpoints=rules, expect=INCOMPLETE)
+    err = tx.one_error(proc)
+    assert IN_USE in err and "incomplete" in err
+    assert "upgraded" not in proc.stdout
+
+    listing = tx("list", expect=INCOMPLETE)
+    assert "INCOMPLETE upgrade" in listing.stdout
+    op = _op_of(listing.stdout)
+    assert f"txtool resume {op}" in listing.stdout
+    assert f"txtool resume --revert {op}" in listing.stdout
+    (entry,) = tx.list_json(expect=INCOMPLETE)
+    assert entry["incomplete"]["op"] == op
+
+    status = tx("status", expect=INCOMPLETE)
+    assert f"INCOMPLETE upgrade txdemo (op {op})" in status.stdout
+    assert f"`txtool resume {op}`" in status.stdout
+    assert f"`txtool resume --revert {op}`" in status.stdout
+    data = json.loads(tx("status", "--json", expect=INCOMPLETE).stdout)
+    assert [o["op"] for o in data["incomplete"]] == [op]
+    return op
+
+
+def test_failed_revert_is_incomplete_and_next_upgrade_resumes_it(txdemo1) -> None:
+    tx = txdemo1
+    op = _incomplete_upgrade(tx)
+    proc = tx("upgrade", "txdemo")
+    assert "up to date" not in proc.stdout + proc.stderr
+    assert op in proc.stdout + proc.stderr
+    assert tx.shim() == "txdemo 2.0 (helper 2.0)"
+    assert tx.tool("txdemo")["version"] == "2.0"
+    assert len(tx.envs("txdemo")) == 1
+    tx.assert_clean()
+    # Now, and only now, the tool is up to date.
+    assert "up to date" in tx("upgrade", "txdemo").stdout
+
+
+def test_failed_revert_then_resume_revert_restores_old_version(txdemo1) -> None:
+    tx = txdemo1
+    (old_env,) = tx.envs("txdemo")
+    op = _incomplete_upgrade(tx)
+    proc = tx("resume", "--revert", op)
+    assert f"reverted upgrade txdemo (op {op})" in proc.stdout
+    assert tx.shim() == "txdemo 1.0 (helper 1.0)"
+    assert tx.envs("txdemo") == [old_env]
+    assert tx.tool("txdemo")["version"] == "1.0"
+    tx.assert_clean()
+
+
+def _killed_upgrade(tx) -> None:
+    proc = tx(
+        "upgrade", "txdemo", failpoints="step.remove-shims.removed=kill", expect=-signal.SIGKILL
+    )
+    assert "upgraded" not in proc.stdout
+    assert not os.path.lexists(tx.bin / "txdemo")
+    status = tx("status", expect=INCOMPLETE)
+    assert "INCOMPLETE upgrade txdemo" in status.stdout
+    tx("verify", expect=FAILED)  # the missing shim is reported, with the fix
+
+
+def test_sigkill_then_resume_rolls_forward(txdemo1) -> None:
+    tx = txdemo1
+    _killed_upgrade(tx)
+    proc = tx("resume")
+    assert "finished upgrade txdemo" in proc.stdout
+    assert tx.shim() == "txdemo 2.0 (helper 2.0)"
+    assert len(tx.envs("txdemo")) == 1
+    tx.assert_clean()
+
+
+def test_sigkill_then_resume_revert_rolls_back(txdemo1) -> None:
+    tx = txdemo1
+    (old_env,) = tx.envs("txdemo")
+    _killed_upgrade(tx)
+    proc = tx("resume", "--revert")
+    assert "reverted upgrade txdemo" in proc.stdout
+    assert tx.shim() == "txdemo 1.0 (helper 1.0)"
+    assert tx.envs("txdemo") == [old_env]
+    tx.assert_clean()
+
+
+def test_real_failure_new_shim_path_is_a_directory(tx) -> None:
+    tx.install("multitool==1.0")
+    blocker = tx.bin / "mt-gui"
+    blocker.mkdir()
+    (blocker / "keep").write_text("not txtool's\n")
+    before = tx.digest(journal=False)
+
+    proc = tx("upgrade", "multitool", expect=FAILED)
+    err = tx.one_error(proc)
+    assert str(blocker) in err and "--force" in err
+    assert tx.digest(journal=False) == before
+    assert (blocker / "keep").read_text() == "not txtool's\n"
+    for name in ("mt-a", "mt-b", "mt-c"):
+        assert tx.shim(name) == f"{name} 1.0"
+    assert tx.tool("multitool")["version"] == "1.0"
+    tx.assert_clean()
+
+    # The fix the message names works on this very command.
+    tx("upgrade", "multitool", "--force")
+    for name in ("mt-a", "mt-b", "mt-c", "mt-gui"):
+        assert tx.shim(name) == f"{name} 2.0"
+    tx.assert_clean()
+
+
+def test_upgrade_all(tx) -> None:
+    tx.install("txdemo==1.0", "multitool==1.0", "slowtool==1.0")
+    proc = tx("upgrade", "--all")
+    for name in ("txdemo", "multitool", "slowtool"):
+        assert f"upgraded {name} 1.0 -> 2.0" in proc.stdout
+    assert tx.shim() == "txdemo 2.0 (helper 2.0)"
+    assert tx.shim("mt-gui") == "mt-gui 2.0"
+    assert tx.shim("slowtool") == "slowtool 2.0"
+    tx.assert_clean()
+
+
+def test_upgrade_all_carries_on_past_one_failure(tx) -> None:
+    tx.install("txdemo==1.0", "multitool==1.0", "slowtool==1.0")
+    shim = tx.bin / "slowtool"
+    proc = tx("upgrade", "--all", failpoints=f"fs.replace@{shim}=in-use", expect=FAILED)
+    err = tx.one_error(proc)
+    assert err.startswith("txtool: error: slowtool:") and IN_USE in err
+    assert "upgraded txdemo 1.0 -> 2.0" in proc.stdout
+    assert "upgraded multitool 1.0 -> 2.0" in proc.stdout
+    assert "upgraded slowtool" not in proc.stdout
+    assert tx.shim() == "txdemo 2.0 (helper 2.0)"
+    assert tx.shim("mt-a") == "mt-a 2.0"
+    assert tx.shim("slowtool") == "slowtool 1.0"
+    tx.assert_clean()
+
+
+def test_ctrl_c_during_upgrade_is_resumable(txdemo1, reap) -> None:
+    tx = txdemo1
+    (old_env,) = tx.envs("txdemo")
+    proc = tx.spawn("upgrade", "txdemo", failpoints="step.install-env.created=sleep:2")
+    reap.append(proc)
+    tx.wait_for(lambda: len(tx.envs("txdemo")) == 2, what="the new environment")
+    time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode in (INCOMPLETE, INTERRUPTED), stderr
+    assert "Traceback" not in stderr
+    assert tx.error_lines(stderr) and "interrupted" in tx.error_lines(stderr)[0]
+
+    status = tx("status", expect=None)
+    if status.returncode == INCOMPLETE:
+        assert "INCOMPLETE upgrade txdemo" in status.stdout
+        tx("resume")
+        assert tx.shim() == "txdemo 2.0 (helper 2.0)"
+    else:
+        assert status.returncode == OK
+        assert tx.envs("txdemo") == [old_env]
+        assert tx.shim() == "txdemo 1.0 (helper 1.0)"
+    tx.assert_clean()
+
+
+def test_ctrl_c_then_resume_revert_restores_old_version(txdemo1, reap) -> None:
+    tx = txdemo1
+    (old_env,) = tx.envs("txdemo")
+    proc = tx.spawn("upgrade", "txdemo", failpoints="step.install-env.created=sleep:2")
+    reap.append(proc)
+    tx.wait_for(lambda: len(tx.envs("txdemo")) == 2, what="the new environment")
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+    assert proc.returncode in (INCOMPLETE, INTERRUPTED)
+    tx("resume", "--revert")
+    assert tx.shim() == "txdemo 1.0 (helper 1.0)"
+    assert tx.envs("txdemo") == [old_env]
+    tx.assert_clean()
