@@ -169,6 +169,8 @@ class Report:
     failures: list[Failure] = field(default_factory=list)
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    #: How many cases stopped in each state ("world new; journal: incomplete [...]" ...).
+    outcomes: dict[str, int] = field(default_factory=dict)
 
     @property
     def failed(self) -> int:
@@ -187,7 +189,8 @@ class Report:
             f"{self.scenario} / {self.campaign}: {self.tried} tried, {self.passed} passed,"
             f" {self.failed} failed in {self.seconds:.1f}s"
         )
-        return "\n".join([head, *self.notes, *(str(f) for f in self.failures[:5])])
+        seen = [f"  {n:4d} x {what}" for what, n in sorted(self.outcomes.items())]
+        return "\n".join([head, *self.notes, *seen, *(str(f) for f in self.failures[:5])])
 
 
 def format_table(reports: Iterable[Report]) -> str:
@@ -298,6 +301,7 @@ class _Case:
         self.saved = self.dir / "saved"
         self.runs = 0
         self.chain: list[_Child] = []
+        self.outcome: str | None = None
 
     def setup(self) -> None:
         self.scenario.setup(self.world)
@@ -393,6 +397,7 @@ class _Status:
     picture: object
     incomplete: list[str]
     committed: bool  # an operation started by the child has committed
+    reverted: bool  # ... or was reverted
     started: bool  # the child started an operation (or changed one)
 
     def describe(self, scenario: Scenario) -> str:
@@ -404,10 +409,12 @@ class _Status:
             else "neither old nor new"
         )
         journal = (
-            f"incomplete {self.incomplete}"
+            f"{len(self.incomplete)} incomplete"
             if self.incomplete
             else "committed"
             if self.committed
+            else "reverted"
+            if self.reverted
             else "started, not committed"
             if self.started
             else "no new operation"
@@ -419,9 +426,9 @@ def _status(scenario: Scenario, workdir: Path, before: Mapping[str, str]) -> _St
     ops = _ops(scenario, workdir)
     changed = {op: st for op, st in ops.items() if before.get(op) != st}
     committed = any(st in (lc.COMMITTED, lc.DONE) for st in changed.values())
-    return _Status(
-        scenario.observe(workdir), _incomplete(scenario, workdir), committed, bool(changed)
-    )
+    reverted = any(st == lc.REVERTED for st in changed.values())
+    picture = scenario.observe(workdir)
+    return _Status(picture, _incomplete(scenario, workdir), committed, reverted, bool(changed))
 
 
 def _check_stopped(scenario: Scenario, st: _Status, rc: int, *, killed: bool) -> None:
@@ -632,18 +639,25 @@ def _campaign(
                 failure = Failure(name, str(e), case.repro(), case.dir)
                 with lock:
                     report.failures.append(failure)
+                    _count(report, case.outcome)
                 return
             shutil.rmtree(case.dir, ignore_errors=True)
             with lock:
                 report.passed += 1
+                _count(report, case.outcome)
 
-        workers = jobs or os.cpu_count() or 2
+        workers = jobs or (os.cpu_count() or 1) + 1  # children also wait on fsync
         with ThreadPoolExecutor(max_workers=workers) as pool:
             list(pool.map(one, cases))
     report.tried = len(cases)
     report.failures.sort(key=lambda f: _case_order(f.case, cases))
     report.seconds = time.monotonic() - t0
     return report
+
+
+def _count(report: Report, outcome: str | None) -> None:
+    if outcome is not None:
+        report.outcomes[outcome] = report.outcomes.get(outcome, 0) + 1
 
 
 def _case_order(name: str, cases: Sequence[tuple[str, object]]) -> int:
@@ -681,6 +695,7 @@ def crash_campaign(
                     f"child was to be killed at hit {k} but exited {res.rc}:\n{res.output}"
                 )
             st = _status(sc, case.world, before)
+            case.outcome = st.describe(sc)
             _check_stopped(sc, st, res.rc, killed=True)
             _converge(case, st, nested, k)
 
@@ -730,6 +745,7 @@ def random_kills(
             if res.rc not in (KILLED, 0):
                 raise _Broken(f"child exited {res.rc}:\n{res.output}")
             st = _status(sc, case.world, before)
+            case.outcome = st.describe(sc)
             _check_stopped(sc, st, res.rc, killed=True)
             _converge(case, st, nested, 0)
 
@@ -773,6 +789,7 @@ def fault_campaign(
             if res.rc < 0:
                 raise _Broken(f"child died of signal {-res.rc}:\n{res.output}")
             st = _status(sc, case.world, before)
+            case.outcome = st.describe(sc)
             _check_stopped(sc, st, res.rc, killed=False)
             if st.incomplete:
                 _converge(case, st, nested, m)
@@ -838,6 +855,7 @@ def power_loss(
             cut = _drop_undurable(sc.journal_dir(case.world) / LOG_NAME, res.hits, fraction)
             case.chain.append(_Note(f"power loss: journal.log cut to {cut} bytes"))
             st = _status(sc, case.world, before)
+            case.outcome = st.describe(sc)
             _check_stopped(sc, st, res.rc, killed=True)
             _converge(case, st, nested, k)
 
