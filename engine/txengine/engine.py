@@ -199,7 +199,11 @@ class Engine:
         await self.journal.append(CleanedUp, view.id)
 
     def _drop_stash(self, view: OperationView) -> bool:
-        return discard(self.journal.fs, self.stash_root / view.id)
+        # Best effort: the outcome is already durable; a later finish_cleanups() retries.
+        try:
+            return discard(self.journal.fs, self.stash_root / view.id)
+        except OSError:
+            return False
 
 
 def _errno(exc: BaseException) -> int | None:

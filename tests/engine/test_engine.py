@@ -286,3 +286,24 @@ async def test_revert_after_an_interrupted_forward_resume_undoes_the_touched_ste
         done = await engine.resume(view.id, revert=True)
     assert done.state == "reverted"
     assert tree(root) == OLD
+
+
+@pytest.mark.anyio
+async def test_stash_removal_error_after_commit_or_revert_does_not_mask_the_outcome(
+    tmp_path: Path, root: Path
+) -> None:
+    jdir = tmp_path / "j"
+    # Only the removal of an operation's whole stash directory fails.
+    failpoints.configure(f"fs.rmtree@{jdir}/stash/{'[0-9a-f]' * 12}=error:EIO")
+    engine = _engine(jdir)
+    with engine.journal:
+        view = await engine.run("install", "thing", _plan(root))
+        assert view.state == "committed"  # clean-up pending, but the run succeeded
+        with pytest.raises(OperationFailed):
+            await engine.run("install", "again", [PlaceFile(str(root / "c"), "c"), Boom()])
+    failpoints.configure(None)
+    assert tree(root) == NEW
+    engine = _engine(jdir)
+    with engine.journal:
+        assert [v.id for v in await engine.finish_cleanups()] == [view.id]
+    assert load(jdir).ops[view.id].state == "done"
