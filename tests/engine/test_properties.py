@@ -183,8 +183,12 @@ class World:
         anyio.run(Engine(self.journal, STEP_TYPES).finish_cleanups, backend=self.backend)
         state = load(self.jdir)
         assert all(v.closed for v in state), [v.audit() for v in state if not v.closed]
+        # A reverted op whose stash directory could not be removed leaves it behind,
+        # empty: everything stashed went back where it came from.
         stash = self.jdir / "stash"
-        assert not stash.exists() or os.listdir(stash) == []
+        for op in os.listdir(stash) if stash.exists() else []:
+            assert state.ops[op].state == "reverted"
+            assert [f for _, _, files in os.walk(stash / op) for f in files] == []
         self.journal.close()
 
 
