@@ -171,6 +171,12 @@ class Tx:
         self("verify")
 
 
+@pytest.fixture(scope="session")
+def make_tx(wheelhouse: Path) -> Callable[[Path], Tx]:
+    """For fixtures of a wider scope: a :class:`Tx` rooted at the given directory."""
+    return lambda root: Tx(root, wheelhouse)
+
+
 @pytest.fixture
 def tx(tmp_path: Path, wheelhouse: Path) -> Tx:
     return Tx(tmp_path, wheelhouse)
