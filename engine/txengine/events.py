@@ -16,14 +16,14 @@ import msgspec
 FORMAT_VERSION = 1
 
 
-class PlannedStep(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class PlannedStep(msgspec.Struct, frozen=True, forbid_unknown_fields=True, gc=False):
     """One step of a plan: its registered type name and its arguments."""
 
     type: str
     args: dict[str, Any]
 
 
-class Record(msgspec.Struct, tag_field="type", kw_only=True, frozen=True):
+class Record(msgspec.Struct, tag_field="type", kw_only=True, frozen=True, gc=False):
     v: int = FORMAT_VERSION
     seq: int
     op: str

@@ -209,20 +209,6 @@ class JournalState:
     def __init__(self) -> None:
         self.ops: dict[str, OperationView] = {}
         self.last_seq = 0
-        self._apply: dict[type, Callable[[OperationView, Any], None]] = {
-            OpStarted: self._op_started,
-            StepStarted: self._step_started,
-            StepDone: self._step_done,
-            StepFailed: self._step_failed,
-            RevertStarted: self._nothing,
-            StepRevertStarted: self._step_revert_started,
-            StepReverted: self._step_reverted,
-            RevertFailed: self._revert_failed,
-            ResumeStarted: self._resume_started,
-            Committed: self._committed,
-            Reverted: self._reverted,
-            CleanedUp: self._nothing,
-        }
 
     # -- reading -------------------------------------------------------------------------
 
@@ -261,20 +247,27 @@ class JournalState:
 
     def apply(self, rec: Record) -> OperationView:
         """Check ``rec`` against the lifecycle and fold it in; raise IllegalTransition if not legal."""
+        # Replay's hot path: each lookup is done once, and the lifecycle table is indexed
+        # by record type first (_MOVES), so that no key tuple is built per record.
+        cls = type(rec)
         view = self.ops.get(rec.op)
-        tag = _TAGS[type(rec)]
         if view is None:
-            if type(rec) is not OpStarted:
-                raise IllegalTransition(rec.op, "unknown", tag, "operation never started")
-            view = OperationView(rec)
+            if cls is not OpStarted:
+                raise IllegalTransition(rec.op, "unknown", _TAGS[cls], "operation never started")
+            view = OperationView(rec)  # type: ignore[arg-type]
         if rec.seq <= self.last_seq:
-            raise IllegalTransition(rec.op, view.state, tag, f"sequence {rec.seq} not increasing")
-        trigger = f"resume-{rec.direction}" if type(rec) is ResumeStarted else tag
-        dest = lc.TABLE.get((view.state, trigger))
+            raise IllegalTransition(
+                rec.op, view.state, _TAGS[cls], f"sequence {rec.seq} not increasing"
+            )
+        state = view.state
+        if type(rec) is ResumeStarted:
+            dest = _TABLE.get((state, f"resume-{rec.direction}"))
+        else:
+            dest = _MOVES[cls].get(state)
         if dest is None:
-            raise IllegalTransition(rec.op, view.state, trigger)
-        self._apply[type(rec)](view, rec)
-        if view.state == lc.NEW:
+            raise IllegalTransition(rec.op, state, _trigger(rec))
+        _APPLY[cls](view, rec)
+        if state == _NEW:
             self.ops[rec.op] = view
         view.state = dest
         view.updated = rec.ts
@@ -360,4 +353,30 @@ class JournalState:
             raise IllegalTransition(view.id, view.state, "reverted", "a step is still applied")
 
 
+_NEW = lc.NEW
+_TABLE = lc.TABLE
 _TAGS: dict[type, str] = {cls: str(cls.__struct_config__.tag) for cls in EVENT_TYPES}
+# The lifecycle table by record type, then state (resume-started is looked up in _TABLE).
+_MOVES: dict[type, dict[str, str]] = {
+    cls: {state: dest for (state, trigger), dest in _TABLE.items() if trigger == tag}
+    for cls, tag in _TAGS.items()
+}
+# How each record type changes the view, beyond its lifecycle state.
+_APPLY: dict[type, Callable[[OperationView, Any], None]] = {
+    OpStarted: JournalState._op_started,
+    StepStarted: JournalState._step_started,
+    StepDone: JournalState._step_done,
+    StepFailed: JournalState._step_failed,
+    RevertStarted: JournalState._nothing,
+    StepRevertStarted: JournalState._step_revert_started,
+    StepReverted: JournalState._step_reverted,
+    RevertFailed: JournalState._revert_failed,
+    ResumeStarted: JournalState._resume_started,
+    Committed: JournalState._committed,
+    Reverted: JournalState._reverted,
+    CleanedUp: JournalState._nothing,
+}
+
+
+def _trigger(rec: Record) -> str:
+    return f"resume-{rec.direction}" if isinstance(rec, ResumeStarted) else _TAGS[type(rec)]
