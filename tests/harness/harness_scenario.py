@@ -51,7 +51,7 @@ def plan(world):
 
 RUN = (
     COMMON
-    + '''
+    + """
 
 def main():
     world = Path(sys.argv[1])
@@ -70,12 +70,12 @@ def main():
 
 
 sys.exit(main())
-'''
+"""
 )
 
 RESUME = (
     COMMON
-    + '''
+    + """
 
 def main():
     world = Path(sys.argv[1])
@@ -100,7 +100,7 @@ def main():
 
 
 sys.exit(main())
-'''
+"""
 )
 
 
@@ -125,8 +125,9 @@ def scenario(scripts: Path, name: str = "file-steps", broken: str = "") -> Scena
         name=name,
         setup=setup,
         run=lambda w: [sys.executable, str(run), str(w)],
-        resume=lambda w, revert: [sys.executable, str(resume), str(w)]
-        + (["--revert"] if revert else []),
+        resume=lambda w, revert: (
+            [sys.executable, str(resume), str(w)] + (["--revert"] if revert else [])
+        ),
         observe=tree_picture,
         env={"DEMO_BROKEN": broken} if broken else {},
         journal_dir=lambda w: w / ".journal",
