@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import tempfile
@@ -12,6 +13,7 @@ import anyio
 import hypothesis.strategies as st
 import pytest
 from hypothesis import event, given, settings
+from hypothesis.errors import InvalidArgument
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 from txhelpers import STEP_TYPES, Boom, Tree, make_tree, project, tree
 
@@ -89,6 +91,12 @@ def expected(old: Tree, spec: list[StepSpec]) -> Tree:
     return new
 
 
+def _note(what: str) -> None:
+    """Count an outcome for --hypothesis-show-statistics (World also runs outside tests)."""
+    with contextlib.suppress(InvalidArgument):
+        event(what)
+
+
 class World:
     """A tree, a journal, and what each operation must leave: the harness of both tests."""
 
@@ -116,7 +124,7 @@ class World:
     def _settle(self, op: str, old: Tree, new: Tree) -> None:
         """After an op stopped somehow: the tree is old, new, or the op is pending."""
         view = self.journal.state.ops[op]
-        event(f"stopped: {view.state}")
+        _note(f"stopped: {view.state}")
         self.pending.pop(op, None)
         if view.incomplete:
             self.pending[op] = (old, new)
@@ -147,7 +155,7 @@ class World:
             assert not any(s[0] == "boom" for s in spec)
             assert load(self.jdir).ops[view.id].committed  # run returns only once committed
             assert tree(self.root) == new
-            event("run committed")
+            _note("run committed")
         self.check()
 
     def resume(self, revert: bool, fault: str | None) -> None:
