@@ -335,7 +335,14 @@ def _uv_message(stderr: str) -> str | None:
     for i, ln in enumerate(lines):
         if ln.lower().startswith("error:"):
             parts = [ln[len("error:") :].strip().rstrip(":")]
-            causes = [c[len("cause:") :].strip() for c in lines[i + 1 :] if c.startswith("cause:")]
+            causes: list[str] = []
+            for c in lines[i + 1 :]:
+                if c.startswith("cause:"):
+                    causes.append(c[len("cause:") :].strip())
+                elif causes and c and not c.lower().startswith(("hint:", "help:", "error:")):
+                    causes[-1] += " " + c  # uv wraps long causes at $COLUMNS
+                elif causes:
+                    break
             if causes:
                 parts.append(causes[0])
                 if causes[-1] != causes[0]:
