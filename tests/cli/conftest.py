@@ -86,6 +86,8 @@ class Tx:
         self.wheelhouse = wheelhouse
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TXENGINE_", "TXTOOL_"))}
         env.update(TXTOOL_HOME=str(self.home), TXTOOL_BIN_DIR=str(self.bin), TERM="dumb")
+        # A narrow terminal, as under xdist or CI: uv then wraps its messages.
+        env["COLUMNS"] = "80"
         self.env = env
 
     @property

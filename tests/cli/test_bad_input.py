@@ -69,7 +69,8 @@ def test_unknown_package(txdemo1) -> None:
     tx = txdemo1
     before = tx.digest(journal=False)
     proc = tx.install("nosuchpkg", expect=FAILED)
-    _failed_inside_operation(tx, proc, "nosuchpkg")
+    err = _failed_inside_operation(tx, proc, "nosuchpkg")
+    assert "unsatisfiable" in err  # the whole cause, even where uv wrapped it
     assert tx.digest(journal=False) == before
     assert not (tx.home / "tools" / "nosuchpkg").exists()
 
@@ -88,7 +89,7 @@ def test_unreachable_find_links(txdemo1) -> None:
 def test_hostile_entry_point(tx, backend: str) -> None:
     # uv refuses the wheel itself; with pip, txtool's own check of entry point names does.
     proc = tx.install("evil", "--backend", backend, expect=FAILED)
-    _failed_inside_operation(tx, proc, "evil")
+    _failed_inside_operation(tx, proc, "evil", "'../evil'" if backend == "pip" else "../evil")
     assert not (tx.home / "tools" / "evil").exists()
     assert not tx.bin.exists() or not os.listdir(tx.bin)
     evil = [p for p in tx.root.rglob("*") if "evil" in p.name]
