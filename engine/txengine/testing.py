@@ -552,35 +552,42 @@ def enumerate_points(scenario: Scenario, workroot: Path | None = None) -> list[H
     """
     with _workroot(workroot, scenario, "clean") as root:
         case = _Case(scenario, root, "clean")
-        case.setup()
-        old = scenario.observe(case.world)
-        if scenario.old is None:
-            scenario.old = old
-        elif old != scenario.old:
-            raise HarnessError(f"{scenario.name}: setup does not give the expected old world")
-        before = _ops(scenario, case.world)
-        started = case.start(case.child(scenario.argv(case.world), None))
-        t_first = _first_hit_time(started[0], started[1], scenario.timeout)
-        res = case.wait(started, scenario.timeout)
-        t_end = time.monotonic()
-        if res.rc != 0:
-            raise HarnessError(f"{scenario.name}: the clean run exited {res.rc}:\n{res.output}")
-        st = _status(scenario, case.world, before)
-        if st.incomplete or not st.committed:
-            raise HarnessError(f"{scenario.name}: the clean run did not commit ({st.incomplete})")
-        if scenario.new is None:
-            scenario.new = st.picture
-        elif st.picture != scenario.new:
-            raise HarnessError(
-                f"{scenario.name}: the clean run does not give the expected new world"
-            )
-        if not res.hits:
-            raise HarnessError(
-                f"{scenario.name}: the clean run passed no failpoint (is it txengine?)"
-            )
-        active = t_end - t_first if t_first is not None else res.seconds
-        scenario.clean = CleanRun(res.hits, res.seconds, max(min(active, res.seconds), 0.001))
-        return res.hits
+        try:
+            clean = _clean_run(scenario, case)
+        except _Broken as e:
+            raise HarnessError(f"{scenario.name}: the clean run: {e} (kept: {case.dir})") from None
+        scenario.clean = clean
+        shutil.rmtree(case.dir, ignore_errors=True)
+        return clean.hits
+
+
+def _clean_run(scenario: Scenario, case: _Case) -> CleanRun:
+    case.setup()
+    old = scenario.observe(case.world)
+    if scenario.old is None:
+        scenario.old = old
+    elif old != scenario.old:
+        raise _Broken("setup does not give the expected old world")
+    before = _ops(scenario, case.world)
+    started = case.start(case.child(scenario.argv(case.world), None))
+    t_first = _first_hit_time(started[0], started[1], scenario.timeout)
+    res = case.wait(started, scenario.timeout)
+    t_end = time.monotonic()
+    if res.rc != 0:
+        raise _Broken(f"exited {res.rc}:\n{res.output}")
+    st = _status(scenario, case.world, before)
+    if st.incomplete or not st.committed:
+        raise _Broken(f"did not commit an operation ({st.describe(scenario)})")
+    if scenario.new is None:
+        scenario.new = st.picture
+    elif st.picture != scenario.new:
+        raise _Broken(f"does not give the expected new world{_diff(st.picture, scenario.new)}")
+    if scenario.new == scenario.old:
+        raise _Broken("the new world is the old one: nothing to tell apart")
+    if not res.hits:
+        raise _Broken("passed no failpoint (does the child run txengine?)")
+    active = t_end - t_first if t_first is not None else res.seconds
+    return CleanRun(res.hits, res.seconds, max(min(active, res.seconds), 0.001))
 
 
 def _first_hit_time(proc: subprocess.Popen[bytes], trace: Path, timeout: float) -> float | None:
@@ -826,8 +833,9 @@ def power_loss(
     Limits: only the journal's tail is dropped. The steps' file data and directory entries
     are fsynced by the filesystem primitives before the journal records their completion,
     and the parent cannot see what a real power cut would lose from the page cache, so
-    files are taken as they are. A child that compacts the journal during the run is cut
-    from its last log replacement. By default ``points`` are the hits named
+    files are taken as they are. With group commit (appends from several tasks at once)
+    a record is taken as durable only once its own ``journal.after`` point passed, which may
+    drop more than a real power cut would (conservative). By default ``points`` are the hits named
     ``journal.written.*``: at every other hit nothing is in flight, and a power loss there
     is the same as a kill (see :func:`crash_campaign`).
     """
@@ -884,24 +892,17 @@ class _Note(_Child):
 def _drop_undurable(log: Path, hits: Sequence[Hit], fraction: float | None) -> int:
     """Cut ``log`` to its durable records, per the child's trace; return the new size.
 
-    Counts the records made durable since the log was last (re)created by the child; with
-    ``fraction`` keep that share of the in-flight record's bytes (a torn write).
+    Records are appended one at a time and each is fsynced before the next one is written,
+    so at most one record is in flight: one whose ``journal.written.*`` point was passed but
+    not its ``journal.after.*``. With ``fraction``, keep that share of its bytes (a torn
+    write).
     """
     try:
         data = log.read_bytes()
     except FileNotFoundError:
         return 0
-    log_name = os.fspath(log)
-    replaced = max(
-        (i for i, h in enumerate(hits) if h.name == "fs.replace" and h.path == log_name),
-        default=-1,
-    )
-    durable = written = 0
-    for h in hits[replaced + 1 :]:
-        if h.name.startswith("journal.after."):
-            durable += 1
-        elif h.name.startswith("journal.written."):
-            written += 1
+    written = sum(1 for h in hits if h.name.startswith("journal.written."))
+    durable = sum(1 for h in hits if h.name.startswith("journal.after."))
     in_flight = written - durable
     if in_flight <= 0:
         return len(data)
