@@ -108,11 +108,17 @@ class Engine:
         return await self._forward(view)
 
     async def finish_cleanups(self) -> list[OperationView]:
-        """Run the pending clean-up of committed operations (e.g. files that were in use)."""
+        """Run the pending clean-up of committed operations (e.g. files that were in use),
+        and delete what closed operations left in the stash when it could not be deleted."""
         done = []
         for view in self.journal.state.uncleaned():
             await self._cleanup(view)
             done.append(view)
+        if self.stash_root.is_dir():
+            for entry in self.stash_root.iterdir():
+                view = self.journal.state.ops.get(entry.name)
+                if view is not None and view.closed:
+                    self._drop_stash(view)
         return done
 
     # -- internals ---------------------------------------------------------------------
