@@ -116,9 +116,9 @@ class Engine:
             done.append(view)
         if self.stash_root.is_dir():
             for entry in self.stash_root.iterdir():
-                view = self.journal.state.ops.get(entry.name)
-                if view is not None and view.closed:
-                    self._drop_stash(view)
+                closed = self.journal.state.ops.get(entry.name)
+                if closed is not None and closed.closed:
+                    self._drop_stash(closed)
         return done
 
     # -- internals ---------------------------------------------------------------------
