@@ -177,3 +177,20 @@ def test_a_scenario_that_cannot_run_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(HarnessError, match="exited 3"):
         enumerate_points(sc, tmp_path)
+
+
+def test_failure_exit_with_a_commit_needs_a_revert_beside_it() -> None:
+    """A child that reports failure although its operation committed is caught; one that
+    ran two operations, one committed and one reverted, may rightly fail."""
+    from txengine.testing import _Broken, _check_stopped, _Status
+
+    sc = Scenario("two-ops", lambda w: None, [], lambda w, r: [], tree_picture, old=1, new=2)
+    only_commit = _Status(2, [], committed=True, reverted=False, started=True)
+    with pytest.raises(_Broken, match="reported failure"):
+        _check_stopped(sc, only_commit, 1, killed=False)
+    _check_stopped(sc, only_commit, 0, killed=False)
+    _check_stopped(sc, only_commit, -9, killed=True)
+    both = _Status(2, [], committed=True, reverted=True, started=True)
+    _check_stopped(sc, both, 1, killed=False)
+    with pytest.raises(_Broken, match="half-done"):
+        _check_stopped(sc, _Status(3, [], False, False, True), 1, killed=False)
