@@ -207,3 +207,39 @@ def test_ctrl_c_then_resume_revert_restores_old_version(txdemo1, reap) -> None:
     assert tx.shim() == "txdemo 1.0 (helper 1.0)"
     assert tx.envs("txdemo") == [old_env]
     tx.assert_clean()
+
+
+def test_install_and_uninstall_refuse_over_an_incomplete_operation(txdemo1) -> None:
+    tx = txdemo1
+    _killed_upgrade(tx)
+    op = _op_of(tx("status", expect=INCOMPLETE).stdout)
+    before = tx.digest()
+    for argv in (["install", "txdemo", *tx.index, "--force"], ["uninstall", "txdemo"]):
+        proc = tx(*argv, expect=INCOMPLETE)
+        err = tx.one_error(proc)
+        assert f"`txtool resume {op}`" in err and f"`txtool resume --revert {op}`" in err
+        assert tx.digest() == before
+    proc = tx("resume", op[:6])  # a unique prefix is enough
+    assert f"finished upgrade txdemo (op {op})" in proc.stdout
+    assert tx.shim() == "txdemo 2.0 (helper 2.0)"
+    tx.assert_clean()
+
+
+def test_old_shim_in_use_windows_rule_upgrade_succeeds_cleanup_later(txdemo1) -> None:
+    # The peer's bug, done right: the old shim is held open (renamed aside, never deleted or
+    # overwritten while in use). The upgrade commits; deleting the stash waits for a later run.
+    tx = txdemo1
+    proc = tx("upgrade", "txdemo", TXENGINE_FS_BUSY=str(tx.bin / "txdemo"))
+    assert "upgraded txdemo 1.0 -> 2.0" in proc.stdout
+    assert tx.shim() == "txdemo 2.0 (helper 2.0)"
+    status = tx("status")
+    assert "clean-up pending" in status.stdout
+    tx("verify")
+    assert any((tx.journal / "stash").iterdir())
+
+    tx("resume")  # any mutating command first finishes pending clean-ups
+    assert "all operations complete" in tx("status").stdout
+    stash = tx.journal / "stash"
+    assert not stash.exists() or not any(stash.iterdir())
+    assert len(tx.envs("txdemo")) == 1
+    tx.assert_clean()
