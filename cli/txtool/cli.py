@@ -517,7 +517,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
                 code = max(code, _code_of(e))
                 print(f"txtool: error: {view.subject}: {describe_error(e)}", file=sys.stderr)
             done.append(_op_json(view))
-            if (not args.json and view.closed) or view.committed:
+            if not args.json and (view.closed or view.committed):
                 verb = "reverted" if view.state == "reverted" else "finished"
                 print(f"{verb} {view.kind} {view.subject} (op {view.id})")
         if not targets and not args.json:
