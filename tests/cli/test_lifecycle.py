@@ -152,3 +152,24 @@ def test_dry_run_upgrade_and_uninstall_change_nothing(txdemo1) -> None:
     assert '"kind": "install"' in proc.stdout
     assert tx.digest() == before
     assert tx.shim() == "txdemo 1.0 (helper 1.0)"
+
+
+def test_json_outputs_are_one_document_each(tx) -> None:
+    import json
+
+    def doc(*argv: str, expect: int = OK):
+        return json.loads(tx(*argv, "--json", expect=expect).stdout)
+
+    (installed,) = doc("install", "txdemo==1.0", *tx.index)
+    assert installed["action"] == "installed" and installed["version"] == "1.0"
+    tx("upgrade", "txdemo", failpoints="step.remove-shims.removed=kill", expect=-9)
+    (pending,) = doc("status", expect=3)["incomplete"]
+    (resumed,) = doc("resume")
+    assert resumed["op"] == pending["op"] and resumed["state"] in ("committed", "done")
+    (upgraded,) = doc("upgrade", "txdemo")
+    assert upgraded["action"] == "up-to-date" and upgraded["version"] == "2.0"
+    assert doc("verify") == {"ok": True, "problems": []}
+    assert [h["kind"] for h in doc("history")] == ["install", "upgrade", "upgrade"]
+    (removed,) = doc("uninstall", "txdemo")
+    assert removed["action"] == "uninstalled" and removed["old_version"] == "2.0"
+    assert doc("list") == []
