@@ -243,3 +243,27 @@ def test_old_shim_in_use_windows_rule_upgrade_succeeds_cleanup_later(txdemo1) ->
     assert not stash.exists() or not any(stash.iterdir())
     assert len(tx.envs("txdemo")) == 1
     tx.assert_clean()
+
+
+def test_killed_install_reverts_to_nothing(tx) -> None:
+    proc = tx.install("multitool==1.0", failpoints="step.copy-shims.copied#2=kill", expect=None)
+    assert proc.returncode == -signal.SIGKILL
+    assert len(list(tx.bin.iterdir())) == 2  # two of three shims were placed
+    tx("list", expect=INCOMPLETE)
+    tx("resume", "--revert")
+    assert list(tx.bin.iterdir()) == []
+    assert tx.envs("multitool") == []
+    assert tx.list_json() == []
+    tx.assert_clean()
+
+
+def test_killed_uninstall_resumes_to_nothing(tx) -> None:
+    tx.install("multitool==1.0")
+    tx("uninstall", "multitool", failpoints="step.remove-shims.removed#2=kill", expect=-9)
+    assert len(list(tx.bin.iterdir())) == 1  # two of three shims were moved aside
+    tx("status", expect=INCOMPLETE)
+    tx("resume")
+    assert list(tx.bin.iterdir()) == []
+    assert tx.envs("multitool") == []
+    assert tx.list_json() == []
+    tx.assert_clean()
