@@ -25,7 +25,19 @@ import msgspec
 
 from . import failpoints
 from .errors import IllegalTransition, JournalCorrupt, JournalError, JournalTooNew
-from .events import EVENT_TYPES, FORMAT_VERSION, Header, Line, OpSummary, Record
+from .events import (
+    EVENT_TYPES,
+    FORMAT_VERSION,
+    Committed,
+    Header,
+    Line,
+    OpSummary,
+    Record,
+    Reverted,
+    RevertFailed,
+    StepRevertStarted,
+    StepStarted,
+)
 from .fs import FileSystem, atomic_write
 from .lock import JournalLock
 from .replay import JournalState
@@ -47,13 +59,23 @@ class _Versioned(msgspec.Struct):
 
 _decode_version = msgspec.json.Decoder(_Versioned).decode
 
-# Failpoint names, built once: before the write, after the write but before fsync, durable.
+# Failpoint names, built once: before the write, after the write, after the append returned.
 _POINTS = {
     cls: tuple(
         f"journal.{when}.{cls.__struct_config__.tag}" for when in ("before", "written", "after")
     )
     for cls in EVENT_TYPES
 }
+
+
+#: Records that are durable before ``append`` returns: each precedes a side effect (the
+#: intent of a step or of its undo) or a result that is reported (committed, reverted, or
+#: a revert that failed). The others become durable with the next of these, as one
+#: fdatasync covers every earlier write: losing one to a power cut costs at most a probe
+#: on resume, since nothing acted on it yet. So an operation of S steps costs S+1 syncs.
+SYNCED: frozenset[type[Record]] = frozenset(
+    {StepStarted, StepRevertStarted, Committed, Reverted, RevertFailed}
+)
 
 
 def frame(entry: msgspec.Struct) -> bytes:
@@ -355,6 +377,7 @@ class Journal:
             self._broken = e
             raise
         self._synced = max(self._synced, target)
+        failpoints.hit("journal.synced", self.path)
 
     def append_sync(self, cls: type[R], op: str, **fields: Any) -> R:
         """Append one record and make it durable (for callers without an event loop)."""
@@ -364,9 +387,12 @@ class Journal:
         return rec
 
     async def append(self, cls: type[R], op: str, **fields: Any) -> R:
-        """Append one record; return once it is durable. Cancellation waits for durability."""
+        """Append one record; for the kinds in :data:`SYNCED`, return once it is durable.
+
+        Cancellation waits for durability.
+        """
         rec = self._write(cls, op, fields)
-        if self._synced < rec.seq:
+        if cls in SYNCED and self._synced < rec.seq:
             with anyio.CancelScope(shield=True):
                 # Let other tasks write their records first, so that one fsync covers all.
                 await anyio.lowlevel.checkpoint()

@@ -833,25 +833,23 @@ def power_loss(
 ) -> Report:
     """Power loss: kill the child at hit k, then drop the journal bytes not yet fsynced.
 
-    The model: a record is durable once its ``journal.after.<tag>`` point has passed
-    (the append returns only after ``fdatasync``), so after the kill ``journal.log`` is cut
-    back to the end of the last durable record; with ``torn`` a second case also keeps a
-    random part of the record that was in flight (a torn write). Then the usual checks: a
+    The model: a record is durable once a ``journal.synced`` point (an ``fdatasync``) has
+    passed after its ``journal.written.<tag>`` point, so after the kill ``journal.log`` is
+    cut back to the end of the last durable record; with ``torn`` a second case also keeps
+    a random part of the first record that was in flight (a torn write). Then the usual checks: a
     committed record in the surviving journal must come with the new world, anything else
     must be old, or reported incomplete, and resume and revert must finish.
 
     Limits: only the journal's tail is dropped. The steps' file data and directory entries
     are fsynced by the filesystem primitives before the journal records their completion,
     and the parent cannot see what a real power cut would lose from the page cache, so
-    files are taken as they are. With group commit (appends from several tasks at once)
-    a record is taken as durable only once its own ``journal.after`` point passed, which may
-    drop more than a real power cut would (conservative). By default ``points`` are the hits named
-    ``journal.written.*``: at every other hit nothing is in flight, and a power loss there
-    is the same as a kill (see :func:`crash_campaign`).
+    files are taken as they are. By default ``points`` are the hits at which some written
+    record is not yet synced: at every other hit a power loss is the same as a kill (see
+    :func:`crash_campaign`).
     """
     clean = _clean(scenario, workroot)
     if points is None:
-        ks = [i for i, h in enumerate(clean.hits, 1) if h.name.startswith("journal.written.")]
+        ks = [i for i in range(1, len(clean.hits) + 1) if _in_flight(clean.hits[:i]) > 0]
     else:
         ks = list(points)
     rng = random.Random(seed)
@@ -888,6 +886,17 @@ def power_loss(
     return report
 
 
+def _in_flight(hits: Sequence[Hit]) -> int:
+    """How many written records the trace ``hits`` has not yet seen fsynced."""
+    pending = 0
+    for h in hits:
+        if h.name.startswith("journal.written."):
+            pending += 1
+        elif h.name == "journal.synced":
+            pending = 0
+    return pending
+
+
 class _Note(_Child):
     """A non-command step in a reproduction chain (e.g. the journal cut of a power loss)."""
 
@@ -902,18 +911,15 @@ class _Note(_Child):
 def _drop_undurable(log: Path, hits: Sequence[Hit], fraction: float | None) -> int:
     """Cut ``log`` to its durable records, per the child's trace; return the new size.
 
-    Records are appended one at a time and each is fsynced before the next one is written,
-    so at most one record is in flight: one whose ``journal.written.*`` point was passed but
-    not its ``journal.after.*``. With ``fraction``, keep that share of its bytes (a torn
-    write).
+    The records in flight are those written (``journal.written.*``) after the last
+    ``journal.synced`` point. With ``fraction``, keep that share of the bytes of the first
+    of them (a torn write).
     """
     try:
         data = log.read_bytes()
     except FileNotFoundError:
         return 0
-    written = sum(1 for h in hits if h.name.startswith("journal.written."))
-    durable = sum(1 for h in hits if h.name.startswith("journal.after."))
-    in_flight = written - durable
+    in_flight = _in_flight(hits)
     if in_flight <= 0:
         return len(data)
     lines = data.split(b"\n")[:-1]
