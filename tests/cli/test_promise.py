@@ -172,7 +172,7 @@ def test_upgrade_all_carries_on_past_one_failure(tx) -> None:
 def test_ctrl_c_during_upgrade_is_resumable(txdemo1, reap) -> None:
     tx = txdemo1
     (old_env,) = tx.envs("txdemo")
-    proc = tx.spawn("upgrade", "txdemo", failpoints="step.install-env.created=sleep:2")
+    proc = tx.spawn("upgrade", "txdemo", failpoints="step.install-env.created=sleep:3")
     reap.append(proc)
     tx.wait_for(lambda: len(tx.envs("txdemo")) == 2, what="the new environment")
     time.sleep(0.1)
@@ -197,7 +197,7 @@ def test_ctrl_c_during_upgrade_is_resumable(txdemo1, reap) -> None:
 def test_ctrl_c_then_resume_revert_restores_old_version(txdemo1, reap) -> None:
     tx = txdemo1
     (old_env,) = tx.envs("txdemo")
-    proc = tx.spawn("upgrade", "txdemo", failpoints="step.install-env.created=sleep:2")
+    proc = tx.spawn("upgrade", "txdemo", failpoints="step.install-env.created=sleep:3")
     reap.append(proc)
     tx.wait_for(lambda: len(tx.envs("txdemo")) == 2, what="the new environment")
     proc.send_signal(signal.SIGINT)
