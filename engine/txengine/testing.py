@@ -147,7 +147,7 @@ class CleanRun:
 
     hits: list[Hit]
     seconds: float
-    active: float  # from the first failpoint hit to the child's exit
+    active: float  # from the first journal append to the last failpoint hit
 
 
 @dataclass
@@ -581,8 +581,8 @@ def _clean_run(scenario: Scenario, case: _Case) -> CleanRun:
     before = _ops(scenario, case.world)
     started = case.start(case.child(scenario.argv(case.world), None))
     t_first = _first_hit_time(started[0], started[1], scenario.timeout)
+    wall_first = time.time() - (time.monotonic() - t_first) if t_first is not None else None
     res = case.wait(started, scenario.timeout)
-    t_end = time.monotonic()
     if res.rc != 0:
         raise _Broken(f"exited {res.rc}:\n{res.output}")
     st = _status(scenario, case.world, before)
@@ -596,19 +596,29 @@ def _clean_run(scenario: Scenario, case: _Case) -> CleanRun:
         raise _Broken("the new world is the old one: nothing to tell apart")
     if not res.hits:
         raise _Broken("passed no failpoint (does the child run txengine?)")
-    active = t_end - t_first if t_first is not None else res.seconds
+    # The trace file's mtime is the instant of the last hit: after it comes only the
+    # child's exit (interpreter teardown), where a kill would find nothing to break.
+    active = res.seconds
+    if wall_first is not None:
+        with contextlib.suppress(OSError):
+            active = started[1].stat().st_mtime - wall_first
     return CleanRun(res.hits, res.seconds, max(min(active, res.seconds), 0.001))
 
 
-def _first_hit_time(proc: subprocess.Popen[bytes], trace: Path, timeout: float) -> float | None:
-    """Poll until the child writes its first trace line; return that instant."""
+def _first_hit_time(
+    proc: subprocess.Popen[bytes], trace: Path, timeout: float, prefix: str = "journal."
+) -> float | None:
+    """Poll until the child passes its first hit named ``prefix...``; return that instant
+    (``time.monotonic``), or None if the child exits first."""
     deadline = time.monotonic() + timeout
+    needle = "\n" + prefix
     while time.monotonic() < deadline:
-        if trace.exists():
-            return time.monotonic()
+        with contextlib.suppress(FileNotFoundError):
+            if needle in "\n" + trace.read_text(encoding="utf-8", errors="replace"):
+                return time.monotonic()
         if proc.poll() is not None:
             return None
-        time.sleep(0.001)
+        time.sleep(0.0005)
     return None
 
 
@@ -738,8 +748,10 @@ def random_kills(
     """SIGKILL the child from the parent at a random instant, ``trials`` times (seeded).
 
     The instant is drawn uniformly over the clean run's active time (from its first
-    failpoint hit to its exit), counted from the child's first hit, so kills land inside the
-    operation rather than in interpreter start-up. Then the same checks as a crash.
+    journal append to its last failpoint hit), counted from the child's first journal
+    append, so kills land inside the operation rather than in start-up or teardown (the
+    crash campaign covers those). Timing varies with load, so a
+    seed fixes the delays, not the points they hit: ``Report.outcomes`` shows where they fell. Then the same checks as a crash.
     """
     clean = _clean(scenario, workroot)
     rng = random.Random(seed)
@@ -757,7 +769,9 @@ def random_kills(
                     proc.send_signal(signal.SIGKILL)
             res = case.wait(started, sc.timeout)
             case.chain.append(
-                _Note(f"(the parent sent SIGKILL {delay * 1000:.1f}ms after the first hit)")
+                _Note(
+                    f"(the parent sent SIGKILL {delay * 1000:.1f}ms after the first journal append)"
+                )
             )
             if res.rc not in (KILLED, 0):
                 raise _Broken(f"child exited {res.rc}:\n{res.output}")
@@ -769,11 +783,13 @@ def random_kills(
         return body
 
     cases = [
-        (f"random#{i + 1}:kill {d * 1000:.1f}ms after first hit", case_for(d))
+        (f"random#{i + 1}:kill {d * 1000:.1f}ms after the first append", case_for(d))
         for i, d in enumerate(delays)
     ]
     report = _campaign(scenario, "random-kill", cases, workroot, jobs)
-    report.notes.append(f"seed {seed}; window {clean.active * 1000:.0f}ms after the first hit")
+    report.notes.append(
+        f"seed {seed}; window {clean.active * 1000:.0f}ms from the first journal append"
+    )
     return report
 
 
