@@ -255,7 +255,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
     state = _state()
     name = None
-    if args.name:
+    if args.name is not None:  # an empty name is bad input, not "every tool"
         from .names import tool_name
 
         name = tool_name(args.name)
