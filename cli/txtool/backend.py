@@ -231,7 +231,7 @@ def _local_path(location: str) -> Path | None:
     return Path(location).expanduser()
 
 
-def _check_local_locations(index: IndexOptions) -> None:
+def check_local_locations(index: IndexOptions) -> None:
     # pip only warns about a missing local location and then says "not found": check up front
     # so both backends report the real cause.
     locations = list(index.find_links)
@@ -475,7 +475,7 @@ class UvBackend:
 
     async def resolve(self, requirement: str, python: str, index: IndexOptions) -> list[str]:
         _validate_requirement(requirement)
-        _check_local_locations(index)
+        check_local_locations(index)
         cmd = [self.uv, "pip", "compile", "-", "--python", python, "--no-header"]
         cmd += ["--no-annotate", "--quiet", *self._common(), *_index_flags(index)]
         out = await _run(
@@ -505,7 +505,7 @@ class UvBackend:
             raise BackendError("nothing to install", kind="invalid")
         for p in pins:
             _validate_requirement(p)
-        _check_local_locations(index)
+        check_local_locations(index)
         # --no-deps: the pins are the complete, recorded resolution; no second resolve may differ.
         cmd = [self.uv, "pip", "install", "--python", os.fspath(env_python(env)), "--no-deps"]
         cmd += ["--quiet", *self._common(), *list(pins), *_index_flags(index)]
@@ -540,7 +540,7 @@ class PipBackend:
 
     async def resolve(self, requirement: str, python: str, index: IndexOptions) -> list[str]:
         _validate_requirement(requirement)
-        _check_local_locations(index)
+        check_local_locations(index)
         cmd = [*self.pip, "--python", python, "install", "--dry-run", "--ignore-installed"]
         cmd += ["--quiet", "--report", "-", *self._common(), *_index_flags(index), requirement]
         out = await _run(
@@ -574,7 +574,7 @@ class PipBackend:
             raise BackendError("nothing to install", kind="invalid")
         for p in pins:
             _validate_requirement(p)
-        _check_local_locations(index)
+        check_local_locations(index)
         cmd = [*self.pip, "--python", os.fspath(env_python(env)), "install", "--no-deps"]
         cmd += ["--quiet", *self._common(), *_index_flags(index), *list(pins)]
         await _run(cmd, what=f"cannot install into {env}", env=self._env(), message=_pip_message)

@@ -134,6 +134,10 @@ class Planner:
         python = _find_python(opts.python) if opts.python or old is None else old.python
         index = (opts.index or be.IndexOptions()) if old is None else _recorded_index(old, opts)
         backend = _backend_name(opts.backend or (old.options.get("backend") if old else None))
+        try:
+            be.check_local_locations(index)  # a missing --find-links dir is bad input
+        except be.BackendError as e:
+            raise UsageError(str(e)) from None
         common = {"python": python, "index": index.to_dict(), "backend": backend}
         steps: list[Step] = [
             Resolve(tool=tool, requirement=requirement, current=current, **common),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import filecmp
 import os
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +160,7 @@ class InstallEnv(Step, frozen=True):
         if os.path.lexists(env):
             ctx.fs.rmtree(env)
         _remove_if_empty(ctx, env.parent)
+        _remove_if_empty(ctx, env.parent.parent)
 
 
 class RemoveShims(Step, frozen=True):
@@ -231,6 +233,15 @@ def _is_ours(path: Path, target: str) -> bool:
         return False
 
 
+def _drop_temps(ctx: StepContext, path: Path, target: str) -> None:
+    """Remove our own half-placed shims: the temporary sibling that ``atomic_symlink`` or
+    ``atomic_copy`` made before a crash cut it short of its rename (``.NAME.tmp-XXXX``).
+    Only a temp that is the shim we would place (a link to, or copy of, ``target``) goes."""
+    for sibling in sorted(path.parent.glob(f".{glob_escape(path.name)}.tmp-*")):
+        if _is_ours(sibling, target):
+            ctx.fs.unlink(sibling)
+
+
 class CopyShims(Step, frozen=True):
     """Expose the new environment's executables in the bin dir, each placed atomically."""
 
@@ -260,6 +271,7 @@ class CopyShims(Step, frozen=True):
         placed = {}
         for name, shim in ctx.intent["shims"].items():
             path, target = Path(shim["path"]), shim["target"]
+            _drop_temps(ctx, path, target)
             if not _is_ours(path, target):
                 if os.path.lexists(path):
                     raise StepError(f"{path} appeared during the operation; it was left alone")
@@ -280,6 +292,8 @@ class CopyShims(Step, frozen=True):
     async def revert(self, ctx: StepContext, result: Result | None) -> None:
         for shim in ctx.intent.get("shims", {}).values():
             path = Path(shim["path"])
+            if os.path.isdir(path.parent):
+                _drop_temps(ctx, path, shim["target"])
             if _is_ours(path, shim["target"]):
                 ctx.fs.unlink(path)
 
@@ -316,6 +330,7 @@ class RemoveEnv(Step, frozen=True):
         if not discard(ctx.fs, _aside(ctx, env)):
             raise StepError(f"{_aside(ctx, env)} is still in use")
         _remove_if_empty(ctx, env.parent)
+        _remove_if_empty(ctx, env.parent.parent)
 
 
 STEP_TYPES: list[type[Step]] = [Resolve, InstallEnv, RemoveShims, CopyShims, RemoveEnv]
