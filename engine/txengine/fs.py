@@ -15,6 +15,7 @@ import os
 import secrets
 import shutil
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from . import failpoints
@@ -150,40 +151,31 @@ def temp_sibling(path: Path, tag: str = "tmp") -> Path:
     return path.with_name(f".{path.name}.{tag}-{secrets.token_hex(4)}")
 
 
-def atomic_write(fs: FileSystem, path: Path, data: bytes, mode: int = 0o666) -> None:
-    """Write ``data`` to ``path`` so that a crash leaves the old file or the new, never a mix."""
+def _place(fs: FileSystem, path: Path, make: Callable[[Path], None]) -> None:
+    """Make the new file beside ``path`` with ``make(tmp)``, then rename it over ``path``."""
     tmp = temp_sibling(path)
-    fs.write_new(tmp, data, mode)
+    make(tmp)
     try:
         fs.replace(tmp, path)
     except BaseException:
         _discard(tmp)
         raise
     fs.fsync_dir(path.parent)
+
+
+def atomic_write(fs: FileSystem, path: Path, data: bytes, mode: int = 0o666) -> None:
+    """Write ``data`` to ``path`` so that a crash leaves the old file or the new, never a mix."""
+    _place(fs, path, lambda tmp: fs.write_new(tmp, data, mode))
 
 
 def atomic_copy(fs: FileSystem, src: Path, path: Path) -> None:
     """Place a copy of ``src`` at ``path`` atomically (the Windows shim, or where links fail)."""
-    tmp = temp_sibling(path)
-    fs.copy_new(src, tmp)
-    try:
-        fs.replace(tmp, path)
-    except BaseException:
-        _discard(tmp)
-        raise
-    fs.fsync_dir(path.parent)
+    _place(fs, path, lambda tmp: fs.copy_new(src, tmp))
 
 
 def atomic_symlink(fs: FileSystem, target: StrPath, path: Path) -> None:
     """Point ``path`` at ``target`` atomically: a new link renamed over the old name."""
-    tmp = temp_sibling(path)
-    fs.symlink(target, tmp)
-    try:
-        fs.replace(tmp, path)
-    except BaseException:
-        _discard(tmp)
-        raise
-    fs.fsync_dir(path.parent)
+    _place(fs, path, lambda tmp: fs.symlink(target, tmp))
 
 
 def stash(fs: FileSystem, path: Path, stash_path: Path, aside: Path | None = None) -> Path:

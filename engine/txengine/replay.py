@@ -292,19 +292,20 @@ class JournalState:
         view.intents[rec.index] = rec.intent
 
     @staticmethod
-    def _open_step(view: OperationView, index: int, record: str) -> None:
-        if not 0 <= index < len(view.steps) or view.steps[index] != STARTED:
-            raise IllegalTransition(view.id, view.state, record, f"step {index} is not in progress")
+    def _expect(view: OperationView, index: int, status: str, record: str) -> None:
+        """Refuse ``record`` unless step ``index`` exists and is in ``status``."""
+        if not 0 <= index < len(view.steps) or view.steps[index] != status:
+            raise IllegalTransition(view.id, view.state, record, f"step {index} is not {status}")
 
     @classmethod
     def _step_done(cls, view: OperationView, rec: StepDone) -> None:
-        cls._open_step(view, rec.index, "step-done")
+        cls._expect(view, rec.index, STARTED, "step-done")
         view.steps[rec.index] = DONE
         view.results[rec.index] = rec.result
 
     @classmethod
     def _step_failed(cls, view: OperationView, rec: StepFailed) -> None:
-        cls._open_step(view, rec.index, "step-failed")
+        cls._expect(view, rec.index, STARTED, "step-failed")
         view.steps[rec.index] = FAILED
         view.error, view.errno = rec.error, rec.errno
 
@@ -316,19 +317,14 @@ class JournalState:
             )
         view.steps[rec.index] = REVERTING
 
-    @staticmethod
-    def _reverting(view: OperationView, index: int, record: str) -> None:
-        if not 0 <= index < len(view.steps) or view.steps[index] != REVERTING:
-            raise IllegalTransition(view.id, view.state, record, f"step {index} is not reverting")
-
     @classmethod
     def _step_reverted(cls, view: OperationView, rec: StepReverted) -> None:
-        cls._reverting(view, rec.index, "step-reverted")
+        cls._expect(view, rec.index, REVERTING, "step-reverted")
         view.steps[rec.index] = REVERTED
 
     @classmethod
     def _revert_failed(cls, view: OperationView, rec: RevertFailed) -> None:
-        cls._reverting(view, rec.index, "revert-failed")
+        cls._expect(view, rec.index, REVERTING, "revert-failed")
         view.error, view.errno = rec.error, rec.errno
 
     @staticmethod
