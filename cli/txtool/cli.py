@@ -109,18 +109,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .installer import NeedsResume, UsageError
     from .names import BadName
 
+    code, message = OK, ""
     try:
         return int(COMMANDS[args.command](args))
     except (UsageError, BadName) as e:
-        return _fail(USAGE, str(e))
+        code, message = USAGE, str(e)
     except NeedsResume as e:
-        return _fail(INCOMPLETE, str(e))
+        code, message = INCOMPLETE, str(e)
     except TxError as e:
-        return _fail(_code_of(e), str(e))
+        code, message = _code_of(e), str(e)
     except OSError as e:
-        from txengine import describe_error
+        code, message = _os_error(e)
+    if getattr(args, "json", False):
+        json.dump({"error": message, "exit_code": code}, sys.stdout)
+        sys.stdout.write("\n")
+    return _fail(code, message)
 
-        return _fail(FAILED, f"{describe_error(e)} (nothing was changed)")
+
+def _os_error(e: OSError) -> tuple[int, str]:
+    """An OS error outside any step (the journal's disk is full, a directory is read-only):
+    whether it left something half done is for the journal to say."""
+    from txengine import TxError, describe_error
+
+    try:
+        incomplete = _state().incomplete()
+    except (TxError, OSError):
+        incomplete = []
+    if incomplete:
+        return INCOMPLETE, f"{describe_error(e)}; an operation is incomplete: see `txtool status`"
+    return FAILED, f"{describe_error(e)} (no operation was left incomplete)"
 
 
 def _code_of(e: Exception) -> int:
