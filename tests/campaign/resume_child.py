@@ -2,8 +2,8 @@
 
 Runs the real CLI in this process (so failpoints and SIGKILL act on it as on ``python -m
 txtool``). After a successful resume it also requires that no committed operation still
-has its clean-up pending: resume promises to finish everything, stash included. Exit 6
-when one does.
+has its clean-up pending, and that the stash is empty: resume promises to finish
+everything, stash included. Exit 6 otherwise.
 """
 
 from __future__ import annotations
@@ -27,6 +27,11 @@ def main() -> int:
         pending = [v.id for v in load(journal).uncleaned()]
         if pending:
             print(f"resume_child: clean-up still pending for {pending}", file=sys.stderr)
+            return PENDING
+        stash = journal / "stash"
+        left = sorted(p.name for p in stash.iterdir()) if stash.is_dir() else []
+        if left:
+            print(f"resume_child: stash not emptied: {left}", file=sys.stderr)
             return PENDING
     return 0
 

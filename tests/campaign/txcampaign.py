@@ -136,14 +136,16 @@ def env_label(env: Path) -> str:
 
 
 def _journal_accounts(journal: Path) -> set[str] | str:
-    """Operation ids whose stash the journal accounts for (incomplete, or clean-up pending)."""
+    """Operation ids whose stash the journal accounts for: incomplete, clean-up pending, or
+    closed (a run killed after an operation closed leaves its stash; the next mutating run
+    sweeps it, and ``resume_child`` checks that it did)."""
     from txengine import load
 
     try:
         state = load(journal, warn=lambda _m: None)
     except Exception as e:  # a broken journal is part of the picture, not a crash of ours
         return f"journal does not load: {type(e).__name__}"
-    return {v.id for v in state.incomplete()} | {v.id for v in state.uncleaned()}
+    return {v.id for v in state}
 
 
 def picture(world: Path, *, run_shims: bool = False) -> dict[str, Any]:
