@@ -12,7 +12,8 @@ environment's own interpreter); each shim in the bin dir by the label of the env
 points to and the script it runs. Anything else is a stray: files in the bin dir that are not
 shims into a tool's environment (temporary or renamed-aside files), unknown entries in the
 home, and stash directories under ``home/journal/stash`` that the journal does not account
-for (an incomplete operation, or a committed one whose clean-up is pending).
+for (no operation of that id). An empty tool directory is left out while the tool's
+operation has its clean-up pending (the clean-up removes it).
 
 The resume child is ``resume_child.py``: ``txtool resume [--revert]`` run in process, which
 then also fails (exit 6) when a clean-up is still pending, so that "resume finishes
@@ -135,6 +136,16 @@ def env_label(env: Path) -> str:
     return f"{{{','.join(dists)}}}#{digest}{flags}"
 
 
+def _pending_subjects(journal: Path) -> set[str]:
+    """Tools whose committed operation still has its clean-up pending."""
+    from txengine import load
+
+    try:
+        return {v.subject for v in load(journal, warn=lambda _m: None).uncleaned()}
+    except Exception:
+        return set()
+
+
 def _journal_accounts(journal: Path) -> set[str] | str:
     """Operation ids whose stash the journal accounts for: incomplete, clean-up pending, or
     closed (a run killed after an operation closed leaves its stash; the next mutating run
@@ -171,7 +182,10 @@ def picture(world: Path, *, run_shims: bool = False) -> dict[str, Any]:
                 t["envs"].append(label)
             t["envs"].sort()
             if not t["envs"]:
-                t["envs"] = ["<empty tool dir>"]
+                if tool_dir.name in _pending_subjects(home / "journal"):
+                    del tools[tool_dir.name]  # the pending clean-up removes it
+                else:
+                    t["envs"] = ["<empty tool dir>"]
     if os.path.lexists(bindir):
         if not bindir.is_dir():
             strays.append("bin (not a directory)")
