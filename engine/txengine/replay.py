@@ -284,7 +284,10 @@ class JournalState:
 
     @staticmethod
     def _step_started(view: OperationView, rec: StepStarted) -> None:
-        if rec.index != view.next_forward():
+        # Done steps always form a prefix (steps run in order and are undone last first),
+        # so "the first step not done" is checked at its two neighbours, not by a scan.
+        i, steps = rec.index, view.steps
+        if not (0 <= i < len(steps) and steps[i] != DONE and (i == 0 or steps[i - 1] == DONE)):
             raise IllegalTransition(
                 view.id, view.state, "step-started", f"step {rec.index} out of order"
             )
