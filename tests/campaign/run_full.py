@@ -6,8 +6,8 @@ Run from the repository root, in the test venv::
 
 Scenarios: install, upgrade, uninstall, multitool (upgrade, 2.0 adds a GUI script),
 upgrade-all (three tools, ``upgrade --all``). Campaigns (``txengine.testing``): a SIGKILL at
-every failpoint hit (the resume and revert children killed too, at one of their first,
-middle or last hits, rotating; ``--nested all`` kills them at all three), seeded random
+every failpoint hit (with ``--nested rotate`` the resume and revert children are killed
+too, at one of their first, middle or last hits; ``--nested all`` at all three), seeded random
 kills, a fault (EIO, ENOSPC, EACCES, EBUSY, Windows "in use") at every filesystem call,
 and power loss at every journal write. Then the journal fuzz: a real journal truncated at
 every byte offset, ``--flips`` random bit flips, garbage appended, every command run on
@@ -53,11 +53,16 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--scenarios", default=",".join(tc.SCENARIOS))
     p.add_argument("--campaigns", default=",".join(CAMPAIGNS))
-    p.add_argument("--trials", type=int, default=20, help="random kills per scenario")
+    p.add_argument("--trials", type=int, default=10, help="random kills per scenario")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--flips", type=int, default=1000, help="bit flips in the fuzz")
     p.add_argument("--no-fuzz", action="store_true")
-    p.add_argument("--nested", choices=["rotate", "all", "none"], default="rotate")
+    p.add_argument(
+        "--nested",
+        choices=["none", "rotate", "all"],
+        default="none",
+        help="also kill the resume/revert children (rotate: at one of first/middle/last hits)",
+    )
     p.add_argument("--jobs", type=int, default=6, help="cases run at once")
     p.add_argument("--workroot", type=Path, default=None, help="keep case directories here")
     args = p.parse_args(argv)
