@@ -227,13 +227,13 @@ def _replay(
 ) -> None:
     """Fold the records among ``entries[1:]`` above sequence ``base`` into ``state``."""
     i = 0
-    apply, keep = state.apply, live.append
+    apply, keep, records = state.apply, live.append, _RECORD_TYPES
     try:
         for i, entry in enumerate(entries[1:], 1):  # noqa: B007 (i names the culprit)
-            if isinstance(entry, Record):
-                if entry.seq > base:  # at or below: already folded into the snapshot
-                    apply(entry)
-                    keep(entry)
+            if type(entry) in records:
+                if entry.seq > base:  # type: ignore[union-attr]  # at or below: in the snapshot
+                    apply(entry)  # type: ignore[arg-type]
+                    keep(entry)  # type: ignore[arg-type]
             elif isinstance(entry, Header):
                 raise IllegalTransition("-", "-", "header", "a header in the middle of a file")
             elif path.name == LOG_NAME:
@@ -241,6 +241,9 @@ def _replay(
     except IllegalTransition as e:
         raise JournalCorrupt(path, _offset(data, i), str(e)) from None
     state.last_seq = max(state.last_seq, _base_of(entries))
+
+
+_RECORD_TYPES = frozenset(EVENT_TYPES)
 
 
 def _base_of(entries: list[Line]) -> int:
