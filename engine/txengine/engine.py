@@ -62,6 +62,8 @@ class Engine:
         self.types = StepTypes(steps)
         self.observer = observer
         self.stash_root = journal.directory / "stash"
+        # Stashed files are the user's (old executables, whole environments): private.
+        journal.fs.mkdir(self.stash_root, 0o700)
 
     @property
     def state(self) -> Any:

@@ -84,8 +84,9 @@ async def test_enospc_at_replace_fails_the_step_and_reverts(tmp_path: Path, root
 async def test_trace_lists_the_points_hit(tmp_path: Path, root: Path) -> None:
     trace = tmp_path / "trace"
     with Journal.open(tmp_path / "j") as journal:
+        engine = Engine(journal, STEP_TYPES)
         failpoints.configure(None, trace=str(trace))
-        await Engine(journal, STEP_TYPES).run("install", "t", [PlaceFile(str(root / "a"), "new a")])
+        await engine.run("install", "t", [PlaceFile(str(root / "a"), "new a")])
     hits = [line.split("\t") for line in trace.read_text().splitlines()]
     names = [name for name, _ in hits]
     for point in ("before", "written", "after"):
