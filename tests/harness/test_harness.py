@@ -159,7 +159,9 @@ def test_catches_a_revert_that_does_nothing(tmp_path: Path) -> None:
 def test_catches_a_false_success(tmp_path: Path) -> None:
     lying = make_scenario(tmp_path / "scripts", "lying", broken="lie")
     enumerate_points(lying)
-    point = fs_points(lying, after_commit=False)[4]
+    # A file call inside the first step: the fault makes the operation revert.
+    started = first(lying, "journal.after.step-started")
+    point = sum(1 for h in hits(lying)[:started] if h.name.startswith("fs.")) + 1
     report = fault_campaign(lying, ("EIO",), [point], workroot=tmp_path / "work")
     assert report.failed == 1
     failure = report.first_failure
