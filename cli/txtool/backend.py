@@ -418,6 +418,14 @@ def _empty_or_missing(env: Path) -> None:
         )
 
 
+def _check_install(pins: Sequence[str], index: IndexOptions) -> None:
+    if not pins:
+        raise BackendError("nothing to install", kind="invalid")
+    for p in pins:
+        _validate_requirement(p)
+    check_local_locations(index)
+
+
 def _parse_pins(text: str) -> list[str]:
     pins: list[str] = []
     for raw in text.splitlines():
@@ -501,11 +509,7 @@ class UvBackend:
         )
 
     async def install(self, env: Path, pins: Sequence[str], index: IndexOptions) -> None:
-        if not pins:
-            raise BackendError("nothing to install", kind="invalid")
-        for p in pins:
-            _validate_requirement(p)
-        check_local_locations(index)
+        _check_install(pins, index)
         # --no-deps: the pins are the complete, recorded resolution; no second resolve may differ.
         cmd = [self.uv, "pip", "install", "--python", os.fspath(env_python(env)), "--no-deps"]
         cmd += ["--quiet", *self._common(), *list(pins), *_index_flags(index)]
@@ -570,11 +574,7 @@ class PipBackend:
         await _run(cmd, what=f"cannot create environment {env}", env=self._env())
 
     async def install(self, env: Path, pins: Sequence[str], index: IndexOptions) -> None:
-        if not pins:
-            raise BackendError("nothing to install", kind="invalid")
-        for p in pins:
-            _validate_requirement(p)
-        check_local_locations(index)
+        _check_install(pins, index)
         cmd = [*self.pip, "--python", os.fspath(env_python(env)), "install", "--no-deps"]
         cmd += ["--quiet", *self._common(), *_index_flags(index), *list(pins)]
         await _run(cmd, what=f"cannot install into {env}", env=self._env(), message=_pip_message)

@@ -715,12 +715,7 @@ def crash_campaign(
     def case_for(k: int) -> Callable[[_Case], None]:
         def body(case: _Case) -> None:
             sc = case.scenario
-            before = _ops(sc, case.world)
-            res = case.call(sc.argv(case.world), f"*#{k}=kill")
-            if res.rc not in (KILLED, 0):
-                raise _Broken(
-                    f"child was to be killed at hit {k} but exited {res.rc}:\n{res.output}"
-                )
+            before, res = _killed_at(case, k)
             st = _status(sc, case.world, before)
             case.outcome = st.describe(sc)
             _check_stopped(sc, st, res.rc, killed=True)
@@ -878,12 +873,7 @@ def power_loss(
     def case_for(k: int, fraction: float | None) -> Callable[[_Case], None]:
         def body(case: _Case) -> None:
             sc = case.scenario
-            before = _ops(sc, case.world)
-            res = case.call(sc.argv(case.world), f"*#{k}=kill")
-            if res.rc not in (KILLED, 0):
-                raise _Broken(
-                    f"child was to be killed at hit {k} but exited {res.rc}:\n{res.output}"
-                )
+            before, res = _killed_at(case, k)
             cut = _drop_undurable(sc.journal_dir(case.world) / LOG_NAME, res.hits, fraction)
             case.chain.append(_Note(f"power loss: journal.log cut to {cut} bytes"))
             st = _status(sc, case.world, before)
@@ -911,6 +901,16 @@ def _in_flight(hits: Sequence[Hit]) -> int:
         elif h.name == "journal.synced":
             pending = 0
     return pending
+
+
+def _killed_at(case: _Case, k: int) -> tuple[dict[str, str], _Result]:
+    """Run the scenario's child with a kill at hit ``k``; return the ops before, and the run."""
+    sc = case.scenario
+    before = _ops(sc, case.world)
+    res = case.call(sc.argv(case.world), f"*#{k}=kill")
+    if res.rc not in (KILLED, 0):
+        raise _Broken(f"child was to be killed at hit {k} but exited {res.rc}:\n{res.output}")
+    return before, res
 
 
 class _Note(_Child):
