@@ -104,7 +104,11 @@ def _backend_name(name: str | None) -> str:
 
 
 def _shim_mode() -> str:
-    return "copy" if os.name == "nt" else "symlink"
+    """Copies on Windows (a link to an .exe is not what users run); links elsewhere.
+    ``TXTOOL_SHIMS=copy`` forces copies, e.g. to exercise the Windows path anywhere."""
+    if os.environ.get("TXTOOL_SHIMS") == "copy" or os.name == "nt":
+        return "copy"
+    return "symlink"
 
 
 class Planner:

@@ -12,6 +12,7 @@ the later steps record ``skipped`` and touch nothing.
 
 from __future__ import annotations
 
+import errno
 import filecmp
 import os
 from glob import escape as glob_escape
@@ -223,6 +224,11 @@ class RemoveShims(Step, frozen=True):
                 raise StepError(f"{_aside(ctx, path)} is still in use")
 
 
+# What creating a symlink fails with where the filesystem or the OS refuses links (FAT,
+# some network mounts, Windows without the privilege): a copy is placed instead.
+_LINKS_REFUSED = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS}
+
+
 def _is_ours(path: Path, target: str) -> bool:
     """Is ``path`` the shim we would place for ``target`` (a link to it, or a copy of it)?"""
     if path.is_symlink():
@@ -286,7 +292,10 @@ class CopyShims(Step, frozen=True):
                 atomic_symlink(ctx.fs, target, path)
                 return
             except NotImplementedError:
-                pass  # no symlinks on this system: fall through to a copy
+                pass  # no symlinks on this system
+            except OSError as e:
+                if e.errno not in _LINKS_REFUSED:
+                    raise
         atomic_copy(ctx.fs, target, path)
 
     async def revert(self, ctx: StepContext, result: Result | None) -> None:

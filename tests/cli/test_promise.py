@@ -267,3 +267,21 @@ def test_killed_uninstall_resumes_to_nothing(tx) -> None:
     assert tx.envs("multitool") == []
     assert tx.list_json() == []
     tx.assert_clean()
+
+
+def test_copy_shims_with_the_old_copy_in_use(tx) -> None:
+    # What Windows gets: copies of the launchers, the old one held open during the upgrade.
+    tx.install("txdemo==1.0", TXTOOL_SHIMS="copy")
+    shim = tx.bin / "txdemo"
+    assert shim.is_file() and not shim.is_symlink()
+    assert tx.shim() == "txdemo 1.0 (helper 1.0)"
+    tx("verify")
+    tx("upgrade", "txdemo", TXTOOL_SHIMS="copy", TXENGINE_FS_BUSY=str(shim))
+    assert shim.is_file() and not shim.is_symlink()
+    assert tx.shim() == "txdemo 2.0 (helper 2.0)"
+    assert "clean-up pending" in tx("status").stdout
+    tx("verify")
+    tx("uninstall", "txdemo")  # a later run, the old copy no longer in use, finishes clean-up
+    assert not os.path.lexists(shim)
+    assert tx.list_json() == []
+    tx.assert_clean()
