@@ -221,7 +221,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     state = _state()
     tools = project(state)
     pending = {k: v for k, v in incomplete_by_tool(state).items() if k not in tools}
-    data = [t.to_json() for t in tools.values()]
+    data = [
+        t.to_json() | {"incomplete": t.incomplete and _op_json(t.incomplete)}
+        for t in tools.values()
+    ]
     data += [{"name": k, "version": None, "incomplete": _op_json(v)} for k, v in pending.items()]
 
     def text() -> None:
@@ -432,7 +435,8 @@ def cmd_install(args: argparse.Namespace) -> int:
 
     opts = _options(args)
     # Plan once against the unlocked journal: bad input fails here, before anything exists.
-    plans = [_planner().install(s, opts) for s in args.specs]
+    planner = _planner()
+    plans = [planner.install(s, opts) for s in args.specs]
     if args.dry_run:
         return _dry_run(args, plans)
     loc = _locations()
@@ -454,7 +458,8 @@ def cmd_install(args: argparse.Namespace) -> int:
 
 
 def cmd_uninstall(args: argparse.Namespace) -> int:
-    plans = [_planner().uninstall(n) for n in args.names]  # bad input fails before any change
+    planner = _planner()
+    plans = [planner.uninstall(n) for n in args.names]  # bad input fails before any change
     if args.dry_run:
         return _dry_run(args, plans)
     loc = _locations()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -266,9 +265,3 @@ class Installer:
 
     async def resume(self, op: str, revert: bool = False) -> OperationView:
         return await self.engine.resume(op, revert=revert)
-
-
-def upgrade_targets(planner: Planner, names_: Sequence[str], everything: bool) -> list[str]:
-    if everything:
-        return sorted(set(planner.tools) | set(planner.incomplete))
-    return list(names_)

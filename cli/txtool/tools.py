@@ -31,15 +31,7 @@ class Tool:
             "executables": self.shims,
             "pins": self.pins,
             "options": self.options,
-            "incomplete": _incomplete_json(self.incomplete),
         }
-
-
-def _incomplete_json(view: OperationView | None) -> dict[str, Any] | None:
-    if view is None:
-        return None
-    audit = view.audit()
-    return {"op": view.id, "kind": view.kind, "where": audit.where, "actions": list(audit.actions)}
 
 
 def _result(view: OperationView, kind: str) -> dict[str, Any]:
