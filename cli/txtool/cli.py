@@ -189,6 +189,23 @@ def _state() -> JournalState:
     return load(loc.journal_dir, warn=_warn)
 
 
+def _running_note() -> int | None:
+    """Say so when another txtool is running: its operation shows as incomplete until done."""
+    from txengine.lock import JournalLock
+
+    loc = _locations()
+    if not loc.journal_dir.is_dir():
+        return None
+    pid = JournalLock(loc.journal_dir).live_holder()
+    if pid is not None:
+        print(
+            f"txtool: note: another txtool (pid {pid}) is running; an operation it has in"
+            " progress shows as incomplete until it ends",
+            file=sys.stderr,
+        )
+    return pid
+
+
 def _fix(view: OperationView) -> str:
     actions = view.audit().actions
     commands = {
@@ -221,6 +238,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     state = _state()
     tools = project(state)
     pending = {k: v for k, v in incomplete_by_tool(state).items() if k not in tools}
+    if state.incomplete():
+        _running_note()
     data = [
         t.to_json() | {"incomplete": t.incomplete and _op_json(t.incomplete)}
         for t in tools.values()
@@ -248,10 +267,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     state = _state()
     incomplete = state.incomplete()
     cleanups = state.uncleaned()
-    data = {
+    data: dict[str, Any] = {
         "incomplete": [_op_json(v) for v in incomplete],
         "cleanup_pending": [_op_json(v) for v in cleanups],
     }
+    running = _running_note() if incomplete else None
+    if running is not None:
+        data["running_pid"] = running
 
     def text() -> None:
         if not incomplete and not cleanups:
@@ -424,10 +446,17 @@ def _dry_run(args: argparse.Namespace, plans: list[Any]) -> int:
     return OK
 
 
-def _planner() -> Any:
+def _planner(dry_run: bool) -> Any:
+    """A planner over the unlocked journal: for --dry-run, and for refusing bad input before
+    taking the lock. While another txtool runs, its operation in progress is not refused
+    here: the planner under the lock decides once that txtool is done."""
+    from txengine.lock import JournalLock
+
     from .installer import Planner
 
-    return Planner(_locations(), _state())
+    loc = _locations()
+    running = loc.journal_dir.is_dir() and JournalLock(loc.journal_dir).live_holder() is not None
+    return Planner(loc, _state(), locked=dry_run or not running)
 
 
 def cmd_install(args: argparse.Namespace) -> int:
@@ -435,7 +464,7 @@ def cmd_install(args: argparse.Namespace) -> int:
 
     opts = _options(args)
     # Plan once against the unlocked journal: bad input fails here, before anything exists.
-    planner = _planner()
+    planner = _planner(args.dry_run)
     plans = [planner.install(s, opts) for s in args.specs]
     if args.dry_run:
         return _dry_run(args, plans)
@@ -458,7 +487,7 @@ def cmd_install(args: argparse.Namespace) -> int:
 
 
 def cmd_uninstall(args: argparse.Namespace) -> int:
-    planner = _planner()
+    planner = _planner(args.dry_run)
     plans = [planner.uninstall(n) for n in args.names]  # bad input fails before any change
     if args.dry_run:
         return _dry_run(args, plans)
@@ -485,7 +514,7 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         return _fail(USAGE, "--jobs must be at least 1")
     opts = _options(args)
-    planner = _planner()
+    planner = _planner(args.dry_run)
     if args.dry_run:
         names = sorted(planner.tools) if args.all else args.names
         return _dry_run(args, [planner.upgrade(n, opts) for n in names])

@@ -113,11 +113,23 @@ def _shim_mode() -> str:
 class Planner:
     """Turns a request into a plan, from the journal's state alone."""
 
-    def __init__(self, locations: Locations, state: JournalState) -> None:
+    def __init__(self, locations: Locations, state: JournalState, *, locked: bool = True) -> None:
+        """``locked``: ``state`` was read under the journal's lock. An unlocked read (the
+        check of bad input before waiting for the lock) may show another live txtool's
+        operation in progress, which is not incomplete: only a locked planner refuses it."""
         self.loc = locations
         self.state = state
         self.tools = project(state)
         self.incomplete = incomplete_by_tool(state)
+        self._refuse_incomplete = locked
+
+    def _check_incomplete(self, tool: str) -> None:
+        if self._refuse_incomplete and tool in self.incomplete:
+            raise NeedsResume(self.incomplete[tool])
+
+    def _unplanned(self, kind: str, tool: str) -> Plan:
+        # Unlocked, over an operation in progress elsewhere: the locked planner decides.
+        return Plan(kind, tool, [], {})
 
     def _others(self, tool: str) -> dict[str, str]:
         return {p: t.name for t in self.tools.values() if t.name != tool for p in t.shims.values()}
@@ -164,8 +176,7 @@ class Planner:
     def install(self, spec: str, opts: Options) -> Plan | Outcome:
         req = names.requirement(spec)
         tool = canonicalize_name(req.name)
-        if tool in self.incomplete:
-            raise NeedsResume(self.incomplete[tool])
+        self._check_incomplete(tool)
         old = self.tools.get(tool)
         if old is not None and not opts.force:
             return Outcome(tool, "already-installed", old.version, shims=old.shims, op=old.op)
@@ -198,9 +209,10 @@ class Planner:
 
     def uninstall(self, name: str) -> Plan:
         tool = names.tool_name(name)
-        if tool in self.incomplete:
-            raise NeedsResume(self.incomplete[tool])
+        self._check_incomplete(tool)
         old = self.tools.get(tool)
+        if old is None and not self._refuse_incomplete and tool in self.incomplete:
+            return self._unplanned("uninstall", tool)
         if old is None:
             raise UsageError(f"{tool} is not installed")
         steps: list[Step] = [

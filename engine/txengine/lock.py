@@ -32,6 +32,23 @@ class JournalLock:
         except (OSError, ValueError):
             return None
 
+    def live_holder(self) -> int | None:
+        """The pid of a running process that holds the lock now, if any, without taking it.
+
+        Readers that do not lock use this to tell an operation in progress in that process
+        from one left incomplete by a process that died.
+        """
+        pid = self.holder()
+        if pid is None or pid == os.getpid():
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None  # the note of a process that died holding the lock
+        except PermissionError:
+            pass  # alive, another user's
+        return pid
+
     def acquire(self, on_wait: Callable[[int | None], None] | None = None) -> None:
         """Take the lock. If it is held, call ``on_wait(pid)`` once, then wait up to the timeout."""
         try:
