@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import time
+from pathlib import Path
 
 from txtool.cli import FAILED, INCOMPLETE, INTERRUPTED, OK
 
@@ -169,8 +170,8 @@ def test_upgrade_all_carries_on_past_one_failure(tx) -> None:
     tx.assert_clean()
 
 
-def test_ctrl_c_during_upgrade_is_resumable(txdemo1, reap) -> None:
-    tx = txdemo1
+def _interrupted_upgrade(tx, reap) -> tuple[Path, str]:
+    """SIGINT an upgrade once its new environment exists; return the old env and stderr."""
     (old_env,) = tx.envs("txdemo")
     proc = tx.spawn("upgrade", "txdemo", failpoints="step.install-env.created=sleep:3")
     reap.append(proc)
@@ -180,6 +181,12 @@ def test_ctrl_c_during_upgrade_is_resumable(txdemo1, reap) -> None:
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode in (INCOMPLETE, INTERRUPTED), stderr
     assert "Traceback" not in stderr
+    return old_env, stderr
+
+
+def test_ctrl_c_during_upgrade_is_resumable(txdemo1, reap) -> None:
+    tx = txdemo1
+    old_env, stderr = _interrupted_upgrade(tx, reap)
     assert tx.error_lines(stderr) and "interrupted" in tx.error_lines(stderr)[0]
 
     status = tx("status", expect=None)
@@ -196,13 +203,7 @@ def test_ctrl_c_during_upgrade_is_resumable(txdemo1, reap) -> None:
 
 def test_ctrl_c_then_resume_revert_restores_old_version(txdemo1, reap) -> None:
     tx = txdemo1
-    (old_env,) = tx.envs("txdemo")
-    proc = tx.spawn("upgrade", "txdemo", failpoints="step.install-env.created=sleep:3")
-    reap.append(proc)
-    tx.wait_for(lambda: len(tx.envs("txdemo")) == 2, what="the new environment")
-    proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=60)
-    assert proc.returncode in (INCOMPLETE, INTERRUPTED)
+    old_env, _ = _interrupted_upgrade(tx, reap)
     tx("resume", "--revert")
     assert tx.shim() == "txdemo 1.0 (helper 1.0)"
     assert tx.envs("txdemo") == [old_env]
