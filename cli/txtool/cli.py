@@ -189,14 +189,16 @@ def _state() -> JournalState:
     return load(loc.journal_dir, warn=_warn)
 
 
-def _running_note() -> int | None:
-    """Say so when another txtool is running: its operation shows as incomplete until done."""
+def _live_holder(loc: Locations) -> int | None:
+    """The pid of another txtool running on this journal now, if any."""
     from txengine.lock import JournalLock
 
-    loc = _locations()
-    if not loc.journal_dir.is_dir():
-        return None
-    pid = JournalLock(loc.journal_dir).live_holder()
+    return JournalLock(loc.journal_dir).live_holder() if loc.journal_dir.is_dir() else None
+
+
+def _running_note() -> int | None:
+    """Say so when another txtool is running: its operation shows as incomplete until done."""
+    pid = _live_holder(_locations())
     if pid is not None:
         print(
             f"txtool: note: another txtool (pid {pid}) is running; an operation it has in"
@@ -450,40 +452,46 @@ def _planner(dry_run: bool) -> Any:
     """A planner over the unlocked journal: for --dry-run, and for refusing bad input before
     taking the lock. While another txtool runs, its operation in progress is not refused
     here: the planner under the lock decides once that txtool is done."""
-    from txengine.lock import JournalLock
-
     from .installer import Planner
 
     loc = _locations()
-    running = loc.journal_dir.is_dir() and JournalLock(loc.journal_dir).live_holder() is not None
-    return Planner(loc, _state(), locked=dry_run or not running)
+    return Planner(loc, _state(), locked=dry_run or _live_holder(loc) is None)
+
+
+def _one_by_one(
+    args: argparse.Namespace, items: Sequence[str], plan_for: Callable[..., Any]
+) -> int:
+    """Under the lock, plan and run each item in turn; the first failure stops the rest."""
+    from .installer import Outcome
+
+    loc = _locations()
+
+    async def body(installer: Installer, reporter: Reporter) -> int:
+        results = []
+        for item in items:
+            plan = plan_for(installer.planner(), item)
+            outcome = plan if isinstance(plan, Outcome) else await installer.run(plan)
+            results.append(outcome)
+            if not args.json:
+                _print_outcome(outcome, loc)
+        _emit(args, [r.to_json() for r in results], lambda: None)
+        return OK
+
+    return _mutating(args, body)
 
 
 def cmd_install(args: argparse.Namespace) -> int:
-    from .installer import Outcome
-
     opts = _options(args)
     # Plan once against the unlocked journal: bad input fails here, before anything exists.
     planner = _planner(args.dry_run)
     plans = [planner.install(s, opts) for s in args.specs]
     if args.dry_run:
         return _dry_run(args, plans)
+    code = _one_by_one(args, args.specs, lambda p, spec: p.install(spec, opts))
     loc = _locations()
-
-    async def body(installer: Installer, reporter: Reporter) -> int:
-        results = []
-        for spec in args.specs:
-            plan = installer.planner().install(spec, opts)
-            outcome = plan if isinstance(plan, Outcome) else await installer.run(plan)
-            results.append(outcome)
-            if not args.json:
-                _print_outcome(outcome, loc)
-        _emit(args, [r.to_json() for r in results], lambda: None)
-        if not args.json and not loc.bin_on_path():
-            _warn(f"{loc.bin_dir} is not on PATH; add it to use the installed tools")
-        return OK
-
-    return _mutating(args, body)
+    if code == OK and not args.json and not loc.bin_on_path():
+        _warn(f"{loc.bin_dir} is not on PATH; add it to use the installed tools")
+    return code
 
 
 def cmd_uninstall(args: argparse.Namespace) -> int:
@@ -491,19 +499,7 @@ def cmd_uninstall(args: argparse.Namespace) -> int:
     plans = [planner.uninstall(n) for n in args.names]  # bad input fails before any change
     if args.dry_run:
         return _dry_run(args, plans)
-    loc = _locations()
-
-    async def body(installer: Installer, reporter: Reporter) -> int:
-        results = []
-        for name in args.names:
-            outcome = await installer.run(installer.planner().uninstall(name))
-            results.append(outcome)
-            if not args.json:
-                _print_outcome(outcome, loc)
-        _emit(args, [r.to_json() for r in results], lambda: None)
-        return OK
-
-    return _mutating(args, body)
+    return _one_by_one(args, args.names, lambda p, name: p.uninstall(name))
 
 
 def cmd_upgrade(args: argparse.Namespace) -> int:

@@ -127,10 +127,6 @@ class Planner:
         if self._refuse_incomplete and tool in self.incomplete:
             raise NeedsResume(self.incomplete[tool])
 
-    def _unplanned(self, kind: str, tool: str) -> Plan:
-        # Unlocked, over an operation in progress elsewhere: the locked planner decides.
-        return Plan(kind, tool, [], {})
-
     def _others(self, tool: str) -> dict[str, str]:
         return {p: t.name for t in self.tools.values() if t.name != tool for p in t.shims.values()}
 
@@ -211,8 +207,6 @@ class Planner:
         tool = names.tool_name(name)
         self._check_incomplete(tool)
         old = self.tools.get(tool)
-        if old is None and not self._refuse_incomplete and tool in self.incomplete:
-            return self._unplanned("uninstall", tool)
         if old is None:
             raise UsageError(f"{tool} is not installed")
         steps: list[Step] = [

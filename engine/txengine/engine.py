@@ -65,10 +65,6 @@ class Engine:
         # Stashed files are the user's (old executables, whole environments): private.
         journal.fs.mkdir(self.stash_root, 0o700)
 
-    @property
-    def state(self) -> Any:
-        return self.journal.state
-
     def _notify(self, event: str, view: OperationView, index: int = -1) -> None:
         if self.observer is not None:
             self.observer(event, view, index)
