@@ -33,8 +33,8 @@ from typing import Any
 import anyio
 
 from txengine import Engine, Journal, Result, Step, StepContext, load
-from txengine import journal as journal_mod
-from txengine.events import (
+from txengine import _journal as journal_mod
+from txengine._events import (
     CleanedUp,
     Committed,
     OpStarted,

@@ -191,9 +191,9 @@ def _state() -> JournalState:
 
 def _live_holder(loc: Locations) -> int | None:
     """The pid of another txtool running on this journal now, if any."""
-    from txengine.lock import JournalLock
+    from txengine import live_holder
 
-    return JournalLock(loc.journal_dir).live_holder() if loc.journal_dir.is_dir() else None
+    return live_holder(loc.journal_dir)
 
 
 def _running_note() -> int | None:
@@ -331,14 +331,11 @@ def cmd_journal(args: argparse.Namespace) -> int:
         ops = list(state)
         print(f"journal OK: {len(ops)} operations, last record {state.last_seq}")
         return OK
-    from txengine.journal import LOG_NAME, SNAPSHOT_NAME
+    from txengine import dump
 
-    for name in (SNAPSHOT_NAME, LOG_NAME):
-        path = loc.journal_dir / name
-        if path.exists():
-            for line in path.read_bytes().splitlines():
-                payload = line[9:].decode("utf-8", "replace")
-                print(payload if args.json else f"{name}: {payload}")
+    for name, raw in dump(loc.journal_dir):
+        payload = raw.decode("utf-8", "replace")
+        print(payload if args.json else f"{name}: {payload}")
     return OK
 
 

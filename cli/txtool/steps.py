@@ -28,10 +28,10 @@ from txengine import (
     StepError,
     atomic_copy,
     atomic_symlink,
+    discard,
     restore,
     stash,
 )
-from txengine.fs import discard
 
 from . import backend as be
 from .names import BadName, executable_name

@@ -14,8 +14,8 @@ See ``docs/embedding.md``.
 
 from __future__ import annotations
 
-from .engine import Engine, Interrupted, Observer, describe_error, interruptible
-from .errors import (
+from ._engine import Engine, Interrupted, Observer, describe_error, interruptible
+from ._errors import (
     IllegalTransition,
     JournalCorrupt,
     JournalError,
@@ -26,9 +26,9 @@ from .errors import (
     OperationIncomplete,
     TxError,
 )
-from .events import FORMAT_VERSION, Event, OpSummary, PlannedStep, Record
-from .filesteps import PlaceFile, RemovePath
-from .fs import (
+from ._events import FORMAT_VERSION, Event, OpSummary, PlannedStep, Record
+from ._filesteps import PlaceFile, RemovePath
+from ._fs import (
     FileSystem,
     atomic_copy,
     atomic_symlink,
@@ -37,9 +37,10 @@ from .fs import (
     restore,
     stash,
 )
-from .journal import Journal, load
-from .replay import Audit, JournalState, OperationView
-from .steps import Result, Step, StepContext, StepError, StepTypes
+from ._journal import Journal, dump, load
+from ._lock import live_holder
+from ._replay import Audit, JournalState, OperationView
+from ._steps import Result, Step, StepContext, StepError, StepTypes
 
 __all__ = [
     "FORMAT_VERSION",
@@ -76,7 +77,9 @@ __all__ = [
     "atomic_write",
     "describe_error",
     "discard",
+    "dump",
     "interruptible",
+    "live_holder",
     "load",
     "restore",
     "stash",

@@ -65,9 +65,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from . import failpoints
-from . import lifecycle as lc
-from .journal import LOG_NAME, load
+from . import _failpoints as failpoints
+from . import _lifecycle as lc
+from ._journal import LOG_NAME, load
 
 __all__ = [
     "Failure",
@@ -77,6 +77,7 @@ __all__ = [
     "Scenario",
     "crash_campaign",
     "enumerate_points",
+    "failpoints",
     "fault_campaign",
     "format_table",
     "power_loss",

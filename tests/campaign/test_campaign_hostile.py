@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import txcampaign as tc
 
-from txengine.journal import LOG_NAME, frame
+from txengine._journal import LOG_NAME, frame
 
 USAGE, FAILED, JOURNAL = 2, 1, 5
 
@@ -111,7 +111,7 @@ def _rewrite_version(log: Path, version: int) -> None:
 
     lines[-1] = b"%08x %s\n" % (zlib.crc32(payload), payload)
     log.write_bytes(b"".join(lines))
-    assert frame  # the framing the journal uses; kept in sync with txengine.journal
+    assert frame  # the framing the journal uses; kept in sync with txengine._journal
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from txengine import failpoints
+from txengine import _failpoints as failpoints
 
 
 @pytest.fixture(params=["asyncio", "trio"])

@@ -19,9 +19,9 @@ from txengine import (
     OperationView,
     PlaceFile,
     RemovePath,
-    failpoints,
     load,
 )
+from txengine import _failpoints as failpoints
 
 OLD = {"b": b"old b", "d": "dir", "d/x": b"x", "d/l": ("link", "x")}
 

@@ -17,11 +17,11 @@ from txengine import (
     PlaceFile,
     RemovePath,
     discard,
-    failpoints,
     load,
     stash,
 )
-from txengine.failpoints import IN_USE_TEXT
+from txengine import _failpoints as failpoints
+from txengine._failpoints import IN_USE_TEXT
 
 OLD = {"a": b"old a", "d": "dir", "d/x": b"x"}
 NEW = {"a": b"new a"}

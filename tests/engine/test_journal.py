@@ -13,9 +13,9 @@ import anyio
 import pytest
 from txhelpers import log_records, project, raw_line
 
-import txengine.journal as journal_mod
+import txengine._journal as journal_mod
 from txengine import Journal, JournalCorrupt, JournalTooNew, load
-from txengine.events import (
+from txengine._events import (
     CleanedUp,
     Committed,
     Header,
@@ -24,7 +24,7 @@ from txengine.events import (
     StepDone,
     StepStarted,
 )
-from txengine.journal import LOG_NAME, SNAPSHOT_NAME, frame
+from txengine._journal import LOG_NAME, SNAPSHOT_NAME, frame
 
 PLAN = [PlannedStep(type="x", args={})]
 

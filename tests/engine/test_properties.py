@@ -27,12 +27,12 @@ from txengine import (
     PlaceFile,
     RemovePath,
     Step,
-    failpoints,
     load,
 )
-from txengine.events import Record
-from txengine.journal import LOG_NAME, scan
-from txengine.replay import JournalState
+from txengine import _failpoints as failpoints
+from txengine._events import Record
+from txengine._journal import LOG_NAME, scan
+from txengine._replay import JournalState
 
 SETTINGS = settings(max_examples=50, deadline=None)
 

@@ -12,8 +12,8 @@ import anyio
 import msgspec
 
 from txengine import PlaceFile, RemovePath, Result, Step, StepContext, StepError, atomic_write
-from txengine.journal import LOG_NAME
-from txengine.replay import JournalState
+from txengine._journal import LOG_NAME
+from txengine._replay import JournalState
 
 Tree = dict[str, object]
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import anyio
 
 from txengine import Engine, Journal, OperationFailed, OperationIncomplete
-from txengine.filesteps import PlaceFile, RemovePath
+from txengine._filesteps import PlaceFile, RemovePath
 
 BROKEN = os.environ.get("DEMO_BROKEN", "")
 

@@ -17,8 +17,8 @@ import pytest
 
 import txengine
 from txengine import schema
-from txengine.errors import JournalCorrupt, JournalTooNew
-from txengine.journal import LOG_NAME, SNAPSHOT_NAME
+from txengine._errors import JournalCorrupt, JournalTooNew
+from txengine._journal import LOG_NAME, SNAPSHOT_NAME
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_FILE = ROOT / schema.DEFAULT_OUTDIR / schema.SCHEMA_NAME
@@ -70,7 +70,7 @@ def _frame(obj: dict[str, Any]) -> bytes:
 def test_committed_schema_matches_code() -> None:
     committed = SCHEMA_FILE.read_text(encoding="utf-8") if SCHEMA_FILE.exists() else ""
     assert committed == schema.schema_text(), (
-        f"{SCHEMA_FILE.relative_to(ROOT)} differs from the journal records in txengine.events."
+        f"{SCHEMA_FILE.relative_to(ROOT)} differs from the journal records in txengine._events."
         f" If the change is intended, regenerate it: {schema.REGENERATE}"
         " (and think about FORMAT_VERSION: see docs/journal-format.md)"
     )
@@ -86,7 +86,7 @@ def test_schema_is_a_valid_draft_2020_12_schema() -> None:
 def test_lifecycle_doc_is_current() -> None:
     path = ROOT / schema.DEFAULT_LIFECYCLE
     assert path.read_text(encoding="utf-8") == schema.lifecycle_text(), (
-        f"{schema.DEFAULT_LIFECYCLE} is out of date with txengine.lifecycle;"
+        f"{schema.DEFAULT_LIFECYCLE} is out of date with txengine._lifecycle;"
         f" regenerate it: {schema.REGENERATE}"
     )
 

@@ -18,8 +18,8 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
-from . import failpoints
-from .failpoints import in_use_error
+from . import _failpoints as failpoints
+from ._failpoints import in_use_error
 
 BUSY_ENV = "TXENGINE_FS_BUSY"
 

@@ -23,9 +23,9 @@ import anyio
 import anyio.lowlevel
 import msgspec
 
-from . import failpoints
-from .errors import IllegalTransition, JournalCorrupt, JournalError, JournalTooNew
-from .events import (
+from . import _failpoints as failpoints
+from ._errors import IllegalTransition, JournalCorrupt, JournalError, JournalTooNew
+from ._events import (
     EVENT_TYPES,
     FORMAT_VERSION,
     Committed,
@@ -38,9 +38,9 @@ from .events import (
     StepRevertStarted,
     StepStarted,
 )
-from .fs import FileSystem, atomic_write
-from .lock import JournalLock
-from .replay import JournalState
+from ._fs import FileSystem, atomic_write
+from ._lock import JournalLock
+from ._replay import JournalState
 
 LOG_NAME = "journal.log"
 SNAPSHOT_NAME = "journal.snapshot"
@@ -256,6 +256,16 @@ def _offset(data: bytes, line_index: int) -> int:
     for _ in range(line_index):
         pos = data.index(b"\n", pos) + 1
     return pos
+
+
+def dump(directory: Path | str) -> Iterator[tuple[str, bytes]]:
+    """Every line of the journal's files as ``(file name, JSON payload)``, snapshot first,
+    without checking them (``load`` checks): for showing a journal as it is on disk."""
+    directory = Path(directory)
+    for name in (SNAPSHOT_NAME, LOG_NAME):
+        data = _read(directory / name)
+        for line in (data or b"").splitlines():
+            yield name, line[9:]
 
 
 def load(directory: Path | str, warn: Warn | None = None) -> JournalState:

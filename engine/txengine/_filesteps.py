@@ -1,4 +1,4 @@
-"""Generic file steps: place a file, remove a path. Built only on :mod:`txengine.fs`.
+"""Generic file steps: place a file, remove a path. Built only on :mod:`txengine._fs`.
 
 For embedders (a dotfiles installer, a plugin manager) and for tests. Both keep what they
 replace or remove in the operation's stash, so revert puts it back and clean-up (after
@@ -13,8 +13,8 @@ import os
 from pathlib import Path
 from typing import ClassVar
 
-from .fs import FileSystem, atomic_write, discard, restore, stash
-from .steps import Result, Step, StepContext
+from ._fs import FileSystem, atomic_write, discard, restore, stash
+from ._steps import Result, Step, StepContext
 
 
 def _holds(path: Path, data: bytes) -> bool:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .replay import OperationView
+    from ._replay import OperationView
 
 
 class TxError(Exception):

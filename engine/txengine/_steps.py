@@ -32,9 +32,9 @@ from typing import Any, ClassVar
 
 import msgspec
 
-from . import failpoints
-from .events import PlannedStep
-from .fs import FileSystem
+from . import _failpoints as failpoints
+from ._events import PlannedStep
+from ._fs import FileSystem
 
 Result = dict[str, Any]
 
@@ -87,7 +87,7 @@ class StepContext:
         return self.stash_dir / f"{self.index}-{name}"
 
     def failpoint(self, name: str, path: str | Path | None = None) -> None:
-        """Pass the failpoint ``step.<kind>.<name>`` (see :mod:`txengine.failpoints`)."""
+        """Pass the failpoint ``step.<kind>.<name>`` (see :mod:`txengine._failpoints`)."""
         if failpoints.ACTIVE:
             failpoints.hit(f"step.{self.kind}.{name}", path)
 

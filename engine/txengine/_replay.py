@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from . import lifecycle as lc
-from .errors import IllegalTransition
-from .events import (
+from . import _lifecycle as lc
+from ._errors import IllegalTransition
+from ._events import (
     EVENT_TYPES,
     CleanedUp,
     Committed,

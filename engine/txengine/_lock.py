@@ -9,7 +9,7 @@ from pathlib import Path
 
 import filelock
 
-from .errors import LockBusy
+from ._errors import LockBusy
 
 
 class JournalLock:
@@ -67,3 +67,10 @@ class JournalLock:
             with contextlib.suppress(OSError):
                 self.owner_path.write_text("")
             self._lock.release()
+
+
+def live_holder(directory: Path | str) -> int | None:
+    """The pid of another running process that holds the lock of the journal at
+    ``directory`` now, or None. Takes nothing: for read-only commands that do not lock."""
+    directory = Path(directory)
+    return JournalLock(directory).live_holder() if directory.is_dir() else None

@@ -3,7 +3,7 @@
 Every record carries the format version ``v``, its sequence number ``seq`` (unique and
 increasing across the whole journal), the operation id ``op`` and a wall-clock timestamp
 ``ts``. The tag (``type``) names the lifecycle trigger the record fires, so the state
-machine in :mod:`txengine.lifecycle` checks records by their tag alone.
+machine in :mod:`txengine._lifecycle` checks records by their tag alone.
 """
 
 from __future__ import annotations

@@ -15,9 +15,9 @@ from typing import Any, TypeVar
 
 import anyio
 
-from . import lifecycle as lc
-from .errors import OperationFailed, OperationIncomplete, TxError
-from .events import (
+from . import _lifecycle as lc
+from ._errors import OperationFailed, OperationIncomplete, TxError
+from ._events import (
     CleanedUp,
     Committed,
     OpStarted,
@@ -31,10 +31,10 @@ from .events import (
     StepRevertStarted,
     StepStarted,
 )
-from .fs import discard
-from .journal import Journal
-from .replay import DONE, REVERTING, OperationView
-from .steps import Step, StepContext, StepTypes
+from ._fs import discard
+from ._journal import Journal
+from ._replay import DONE, REVERTING, OperationView
+from ._steps import Step, StepContext, StepTypes
 
 T = TypeVar("T")
 
