@@ -208,17 +208,9 @@ def _running_note() -> int | None:
     return pid
 
 
-def _fix(view: OperationView) -> str:
-    actions = view.audit().actions
-    commands = {
-        "resume": f"txtool resume {view.id}",
-        "revert": f"txtool resume --revert {view.id}",
-        "cleanup": f"txtool resume {view.id}",
-    }
-    return " or ".join(f"`{commands[a]}`" for a in actions)
-
-
 def _op_json(view: OperationView) -> dict[str, Any]:
+    from .fixes import fix
+
     audit = view.audit()
     return {
         "op": view.id,
@@ -228,13 +220,14 @@ def _op_json(view: OperationView) -> dict[str, Any]:
         "where": audit.where,
         "error": view.error,
         "actions": list(audit.actions),
-        "fix": _fix(view) if audit.actions else None,
+        "fix": fix(view) if audit.actions else None,
         "started": view.started,
         "updated": view.updated,
     }
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from .fixes import fix
     from .tools import incomplete_by_tool, project
 
     state = _state()
@@ -255,17 +248,19 @@ def cmd_list(args: argparse.Namespace) -> int:
             print(f"{t.name} {t.version}  ({', '.join(sorted(t.shims))})")
             if t.incomplete is not None:
                 print(
-                    f"  INCOMPLETE {t.incomplete.kind}: {t.incomplete.audit().where}; fix: {_fix(t.incomplete)}"
+                    f"  INCOMPLETE {t.incomplete.kind}: {t.incomplete.audit().where}; fix: {fix(t.incomplete)}"
                 )
         for name, view in pending.items():
             print(f"{name} (not installed)")
-            print(f"  INCOMPLETE {view.kind}: {view.audit().where}; fix: {_fix(view)}")
+            print(f"  INCOMPLETE {view.kind}: {view.audit().where}; fix: {fix(view)}")
 
     _emit(args, data, text)
     return INCOMPLETE if any(t.incomplete for t in tools.values()) or pending else OK
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from .fixes import fix
+
     state = _state()
     incomplete = state.incomplete()
     cleanups = state.uncleaned()
@@ -284,7 +279,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"INCOMPLETE {v.kind} {v.subject} (op {v.id}): {v.audit().where}")
             if v.error:
                 print(f"  cause: {v.error}")
-            print(f"  fix: {_fix(v)}")
+            print(f"  fix: {fix(v)}")
         for v in cleanups:
             print(
                 f"committed {v.kind} {v.subject} (op {v.id}): clean-up pending (runs with the next command)"

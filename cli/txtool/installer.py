@@ -19,6 +19,7 @@ from txengine import Engine, JournalState, Observer, OperationView, Step
 
 from . import backend as be
 from . import names
+from .fixes import fix
 from .locations import Locations
 from .steps import STEP_TYPES, CopyShims, InstallEnv, RemoveEnv, RemoveShims, Resolve
 from .tools import Tool, incomplete_by_tool, project
@@ -34,9 +35,7 @@ class NeedsResume(Exception):
     def __init__(self, view: OperationView) -> None:
         self.view = view
         super().__init__(
-            f"{view.subject} has an incomplete {view.kind} ({view.audit().where}):"
-            f" run `txtool resume {view.id}` to finish it or `txtool resume --revert {view.id}`"
-            " to undo it"
+            f"{view.subject} has an incomplete {view.kind} ({view.audit().where}): run {fix(view)}"
         )
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from txengine import JournalState
 
 from . import backend as be
+from .fixes import fix, reinstall_command
 from .locations import Locations
 from .tools import project
 
@@ -17,26 +18,25 @@ def verify(loc: Locations, state: JournalState) -> list[str]:
     tools = project(state)
     for view in state.incomplete():
         problems.append(
-            f"{view.subject}: incomplete {view.kind} ({view.audit().where});"
-            f" fix: txtool resume {view.id}"
+            f"{view.subject}: incomplete {view.kind} ({view.audit().where}); fix: {fix(view)}"
         )
     for tool in tools.values():
-        fix = f"fix: txtool install --force {tool.name}"
+        fix_ = f"fix: {reinstall_command(tool.name)}"
         env = Path(tool.env)
         if not env.is_dir():
-            problems.append(f"{tool.name}: environment {env} is missing; {fix}")
+            problems.append(f"{tool.name}: environment {env} is missing; {fix_}")
             continue
         try:
             installed = be.inspect_env(env, tool.name)
         except be.BackendError:
-            problems.append(f"{tool.name}: {tool.name} is not installed in {env}; {fix}")
+            problems.append(f"{tool.name}: {tool.name} is not installed in {env}; {fix_}")
             continue
         if installed.version != tool.version:
             problems.append(
-                f"{tool.name}: environment has {installed.version}, journal says {tool.version}; {fix}"
+                f"{tool.name}: environment has {installed.version}, journal says {tool.version}; {fix_}"
             )
         for name, shim in sorted(tool.shims.items()):
-            problems += _check_shim(tool.name, env, name, Path(shim), fix)
+            problems += _check_shim(tool.name, env, name, Path(shim), fix_)
     problems += _strays(loc, {Path(t.env) for t in tools.values()}, state)
     return problems
 
