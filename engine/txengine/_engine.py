@@ -5,19 +5,34 @@ reports success only once ``committed`` is durable. A failing step makes the eng
 the completed steps in reverse, each journaled; if an undo fails too, the operation stays
 incomplete and says so (:class:`OperationIncomplete`). Cancellation (Ctrl-C) stops the run
 between journal writes, never inside one, and leaves an operation that can be resumed.
+
+Intents and results are recorded as the journal will give them back (encoded once, decoded
+once), and steps are decoded from the plan only when they are needed, so an operation whose
+later step no longer decodes can still be reverted as far as its recorded steps allow.
 """
 
 from __future__ import annotations
 
+import contextlib
+import re
 import signal
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Literal, NoReturn, TypeVar
 
 import anyio
+import anyio.lowlevel
 
 from . import _lifecycle as lc
-from ._errors import OperationFailed, OperationIncomplete, TxError
+from ._errors import (
+    IntentChanged,
+    OperationFailed,
+    OperationIncomplete,
+    PlanInvalid,
+    TxError,
+    UnknownOperation,
+)
 from ._events import (
+    KIND_PATTERN,
     CleanedUp,
     Committed,
     OpStarted,
@@ -33,14 +48,20 @@ from ._events import (
 )
 from ._fs import discard
 from ._journal import Journal
+from ._private import private_dir
 from ._replay import DONE, REVERTING, OperationView
-from ._steps import Step, StepContext, StepTypes
+from ._steps import Step, StepContext, StepTypes, recordable
 
 T = TypeVar("T")
 
-#: ``observer(event, view, index)``: event is one of "start", "done", "failed", "revert",
-#: "reverted", "committed", "rolled-back"; index is the step (-1 for the operation).
-Observer = Callable[[str, OperationView, int], None]
+#: What an :data:`Observer` is told, per step or for the whole operation.
+ObserverEvent = Literal["start", "done", "failed", "revert", "reverted", "committed", "rolled-back"]
+
+#: ``observer(event, view, index)``: ``index`` is the step, -1 for the operation as a whole
+#: ("committed", "rolled-back").
+Observer = Callable[[ObserverEvent, OperationView, int], None]
+
+_KIND = re.compile(KIND_PATTERN)
 
 
 def describe_error(exc: BaseException) -> str:
@@ -53,7 +74,11 @@ def describe_error(exc: BaseException) -> str:
 
 
 class Engine:
-    """Runs operations against one open :class:`Journal` with a set of step types."""
+    """Runs operations against one open :class:`Journal` with a set of step types.
+
+    ``running`` is the operation the engine is running, resuming or reverting right now
+    (None between operations): what an interrupt handler names.
+    """
 
     def __init__(
         self, journal: Journal, steps: Iterable[type[Step]], *, observer: Observer | None = None
@@ -61,11 +86,12 @@ class Engine:
         self.journal = journal
         self.types = StepTypes(steps)
         self.observer = observer
+        self.running: OperationView | None = None
         self.stash_root = journal.directory / "stash"
         # Stashed files are the user's (old executables, whole environments): private.
-        journal.fs.mkdir(self.stash_root, 0o700)
+        private_dir(journal.fs, self.stash_root)
 
-    def _notify(self, event: str, view: OperationView, index: int = -1) -> None:
+    def _notify(self, event: ObserverEvent, view: OperationView, index: int = -1) -> None:
         if self.observer is not None:
             self.observer(event, view, index)
 
@@ -74,36 +100,57 @@ class Engine:
     ) -> OperationView:
         """Run ``plan`` as a new operation. Return its view once committed.
 
-        Raises :class:`OperationFailed` (reverted: the old state is back) or
-        :class:`OperationIncomplete` (the revert failed: resume or revert it later).
+        Raises :class:`PlanInvalid` (nothing written) when ``kind`` is not a short
+        identifier, ``subject`` not one line of text, a step's arguments do not decode back
+        to the step, or ``meta`` is not a JSON object; :class:`OperationFailed` (reverted:
+        the old state is back) or :class:`OperationIncomplete` (the revert failed: resume
+        or revert it later).
         """
+        fields = self._op_started(kind, subject, plan, meta)
         op = self.journal.new_op_id()
+        await self.journal.append(OpStarted, op, **fields)
+        view = self.journal.state.ops[op]
+        with self._running(view):
+            return await self._forward(view)
+
+    def _op_started(
+        self, kind: str, subject: str, plan: Sequence[Step], meta: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        if not isinstance(kind, str) or not _KIND.fullmatch(kind):
+            raise PlanInvalid(f"operation kind {kind!r} must match {KIND_PATTERN}")
+        if not isinstance(subject, str) or not subject or not subject.isprintable():
+            raise PlanInvalid(f"operation subject {subject!r} must be one line of text")
+        try:
+            meta_obj = recordable(dict(meta or {}), "the operation's meta")
+        except (TypeError, ValueError) as e:
+            raise PlanInvalid(str(e)) from None
         planned = [self.types.encode(step) for step in plan]
-        await self.journal.append(
-            OpStarted, op, kind=kind, subject=subject, plan=planned, meta=dict(meta or {})
-        )
-        return await self._forward(self.journal.state.ops[op])
+        return {"kind": kind, "subject": subject, "plan": planned, "meta": meta_obj}
 
     async def resume(self, op: str, *, revert: bool = False) -> OperationView:
         """Finish an incomplete operation: roll it forward, or back with ``revert``.
 
         A committed operation whose clean-up is pending only gets its clean-up. Forward
         raises like :meth:`run`; a revert that completes returns the reverted view.
+        Raises :class:`UnknownOperation` when the journal has no such operation, and
+        :class:`UnknownStepKind`, :class:`PlanUndecodable` or :class:`IntentChanged`
+        when a step it needs cannot be run by this release (the operation is unchanged).
         """
         view = self.journal.state.get(op)
         if view is None:
-            raise TxError(f"no operation {op!r} in the journal")
+            raise UnknownOperation(op)
         if view.state == lc.COMMITTED:
             await self._cleanup(view)
             return view
         if not view.incomplete:
             return view
-        direction = "revert" if revert else "forward"
-        await self.journal.append(ResumeStarted, view.id, direction=direction)
-        if revert:
-            await self._revert(view)
-            return view
-        return await self._forward(view)
+        with self._running(view):
+            direction: Literal["forward", "revert"] = "revert" if revert else "forward"
+            await self.journal.append(ResumeStarted, view.id, direction=direction)
+            if revert:
+                await self._revert(view, {})
+                return view
+            return await self._forward(view)
 
     async def finish_cleanups(self) -> list[OperationView]:
         """Run the pending clean-up of committed operations (e.g. files that were in use),
@@ -121,8 +168,20 @@ class Engine:
 
     # -- internals ---------------------------------------------------------------------
 
-    def _steps(self, view: OperationView) -> list[Step]:
-        return [self.types.decode(p) for p in view.plan]
+    @contextlib.contextmanager
+    def _running(self, view: OperationView) -> Iterator[None]:
+        self.running = view
+        try:
+            yield
+        finally:
+            self.running = None
+
+    def _step(self, view: OperationView, index: int, steps: dict[int, Step]) -> Step:
+        """Step ``index`` of ``view``, decoded on first need (decode errors name it)."""
+        step = steps.get(index)
+        if step is None:
+            step = steps[index] = self.types.decode(view.plan[index], view.id, index)
+        return step
 
     def _context(self, view: OperationView, index: int, step: Step) -> StepContext:
         return StepContext(
@@ -135,31 +194,34 @@ class Engine:
             results=view.results,
             recorded=view.results[index],
             intent=view.intents[index] or {},
+            kinds=[p.type for p in view.plan],
         )
 
     async def _forward(self, view: OperationView) -> OperationView:
-        steps = self._steps(view)
+        steps: dict[int, Step] = {}
         append = self.journal.append
         while (i := view.next_forward()) is not None:
-            step = steps[i]
+            # A cancellation (Ctrl-C) lands here, between steps, even when steps never await.
+            await anyio.lowlevel.checkpoint()
+            step = self._step(view, i, steps)
             ctx = self._context(view, i, step)
-            touched_before = view.intents[i] is not None
-            ctx.intent = step.intent(ctx)
-            await append(StepStarted, view.id, index=i, intent=ctx.intent)
+            recorded = view.intents[i]
+            try:
+                intent = recordable(step.intent(ctx), f"the intent of {step.describe()}")
+            except Exception as exc:
+                await self._fail(view, steps, step, exc, started=False)
+            if recorded is not None and intent != recorded:
+                raise IntentChanged(view.id, i, step.kind)
+            await append(StepStarted, view.id, index=i, intent=intent)
+            ctx.intent = intent
             self._notify("start", view, i)
             try:
-                result = await step.probe(ctx) if touched_before else None
-                if result is None:
-                    result = await step.apply(ctx)
+                outcome = await step.probe(ctx) if recorded is not None else None
+                if outcome is None:
+                    outcome = await step.apply(ctx)
+                result = recordable(outcome, f"the result of {step.describe()}")
             except Exception as exc:
-                error = describe_error(exc)
-                await append(StepFailed, view.id, index=i, error=error, errno=_errno(exc))
-                self._notify("failed", view, i)
-                await append(RevertStarted, view.id, reason=error)
-                await self._revert(view, steps)
-                raise OperationFailed(
-                    view, f"{step.describe()} failed: {error} (every change was undone)"
-                ) from exc
+                await self._fail(view, steps, step, exc, started=True)
             await append(StepDone, view.id, index=i, result=result)
             self._notify("done", view, i)
         await append(Committed, view.id)
@@ -167,11 +229,34 @@ class Engine:
         await self._cleanup(view, steps)
         return view
 
-    async def _revert(self, view: OperationView, steps: list[Step] | None = None) -> None:
-        steps = steps if steps is not None else self._steps(view)
+    async def _fail(
+        self,
+        view: OperationView,
+        steps: dict[int, Step],
+        step: Step,
+        exc: Exception,
+        *,
+        started: bool,
+    ) -> NoReturn:
+        """Record the failure of ``step`` (one that ``started``, or whose intent failed),
+        undo what is done, and raise :class:`OperationFailed`."""
+        error = describe_error(exc)
+        if started:
+            index = view.next_forward()
+            await self.journal.append(
+                StepFailed, view.id, index=index, error=error, errno=_errno(exc)
+            )
+            self._notify("failed", view, -1 if index is None else index)
+        await self.journal.append(RevertStarted, view.id, reason=f"{step.describe()}: {error}")
+        await self._revert(view, steps)
+        raise OperationFailed(
+            view, f"{step.describe()} failed: {error} (every change was undone)"
+        ) from exc
+
+    async def _revert(self, view: OperationView, steps: dict[int, Step]) -> None:
         append = self.journal.append
         while (i := view.next_revert()) is not None:
-            step = steps[i]
+            step = self._step(view, i, steps)
             ctx = self._context(view, i, step)
             result = view.results[i] if view.steps[i] in (DONE, REVERTING) else None
             await append(StepRevertStarted, view.id, index=i)
@@ -190,11 +275,12 @@ class Engine:
         self._notify("rolled-back", view)
         self._drop_stash(view)
 
-    async def _cleanup(self, view: OperationView, steps: list[Step] | None = None) -> None:
+    async def _cleanup(self, view: OperationView, steps: dict[int, Step] | None = None) -> None:
         """Post-commit clean-up; on failure the operation stays 'committed' for a later run."""
-        steps = steps if steps is not None else self._steps(view)
-        for i, step in enumerate(steps):
+        steps = {} if steps is None else steps
+        for i in range(len(view.plan)):
             try:
+                step = self._step(view, i, steps)
                 await step.cleanup(self._context(view, i, step), view.results[i])
             except Exception:
                 return

@@ -27,6 +27,29 @@ class JournalCorrupt(JournalError):
         super().__init__(f"journal {path} is corrupt at byte {offset}: {reason}")
 
 
+class JournalUnsafe(JournalError):
+    """The journal directory or the stash is owned by another user or writable by others.
+
+    Anyone who can write there can plant records that make the engine delete or run files,
+    so the engine refuses it; the message says the fix.
+    """
+
+    def __init__(self, path: Path | str, reason: str, fix: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        self.fix = fix
+        super().__init__(f"refusing {path}: {reason} ({fix})")
+
+
+class JournalUnreadable(JournalError):
+    """A journal file exists but cannot be read (permission denied, a directory, an I/O error)."""
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"cannot read journal {path}: {reason}")
+
+
 class JournalTooNew(JournalError):
     """The journal was written by a newer format than this release reads."""
 
@@ -60,6 +83,59 @@ class IllegalTransition(TxError):
         self.record = record
         extra = f": {why}" if why else ""
         super().__init__(f"operation {op}: '{record}' is not allowed in state '{state}'{extra}")
+
+
+class UnknownOperation(TxError):
+    """No operation with this id (or unambiguous id prefix) is in the journal."""
+
+    def __init__(self, op: str) -> None:
+        self.op = op
+        super().__init__(f"no operation {op!r} in the journal (see the journal's audit or history)")
+
+
+class PlanInvalid(TxError):
+    """A new operation's kind, subject, plan or meta cannot be recorded; nothing was written."""
+
+
+class UnknownStepKind(TxError):
+    """A recorded step's kind is not among the engine's step types (removed or renamed)."""
+
+    def __init__(self, op: str, index: int, kind: str) -> None:
+        self.op = op
+        self.index = index
+        self.kind = kind
+        super().__init__(
+            f"operation {op}: step {index + 1} has kind {kind!r}, which this release does not"
+            " know (register that step type again, or a type with an upcast, to resume or"
+            " revert it)"
+        )
+
+
+class PlanUndecodable(TxError):
+    """A recorded step's arguments do not fit its type (fields changed without an upcast)."""
+
+    def __init__(self, op: str, index: int, kind: str, reason: str) -> None:
+        self.op = op
+        self.index = index
+        self.kind = kind
+        self.reason = reason
+        super().__init__(
+            f"operation {op}: step {index + 1} ({kind}) cannot be read: {reason} (give the step"
+            " type a higher class_version and an upcast_vN_vM method to resume or revert it)"
+        )
+
+
+class IntentChanged(TxError):
+    """On resume a step computed an intent other than the one recorded: the step is buggy."""
+
+    def __init__(self, op: str, index: int, kind: str) -> None:
+        self.op = op
+        self.index = index
+        self.kind = kind
+        super().__init__(
+            f"operation {op}: step {index + 1} ({kind}) computes a different intent than it"
+            " recorded; not resuming it forward (revert it: the recorded intent is used)"
+        )
 
 
 class OperationError(TxError):

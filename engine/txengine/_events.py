@@ -8,25 +8,41 @@ machine in :mod:`txengine._lifecycle` checks records by their tag alone.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
 #: The format this release writes. It reads every format up to this one.
 FORMAT_VERSION = 1
 
+#: The shape of an operation id (``secrets.token_hex(6)``). Ids read from a journal become
+#: parts of paths (the stash), so a record whose id has another shape is corrupt.
+OP_PATTERN = "^[0-9a-f]{12}$"
+#: The shape of a step kind: a short identifier.
+KIND_PATTERN = "^[A-Za-z][A-Za-z0-9_.-]{0,63}$"
 
-class PlannedStep(msgspec.Struct, frozen=True, forbid_unknown_fields=True, gc=False):
-    """One step of a plan: its registered type name and its arguments."""
+OpId = Annotated[str, msgspec.Meta(pattern=OP_PATTERN)]
+StepKind = Annotated[str, msgspec.Meta(pattern=KIND_PATTERN)]
 
-    type: str
+
+class PlannedStep(
+    msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True, gc=False
+):
+    """One step of a plan: its registered kind, the step type's ``class_version`` when it
+    was planned (absent means 1, as in every journal written before versions existed) and
+    its arguments as that version had them."""
+
+    type: StepKind
     args: dict[str, Any]
+    version: Annotated[int, msgspec.Meta(ge=1)] = 1
 
 
 class Record(msgspec.Struct, tag_field="type", kw_only=True, frozen=True, gc=False):
+    """Fields every operation record carries (see the module docstring)."""
+
     v: int = FORMAT_VERSION
     seq: int
-    op: str
+    op: OpId
     ts: float
 
 
@@ -135,7 +151,7 @@ class OpSummary(msgspec.Struct, tag="summary", tag_field="type", kw_only=True, f
 
     v: int = FORMAT_VERSION
     seq: int
-    op: str
+    op: OpId
     kind: str
     subject: str
     meta: dict[str, Any]

@@ -24,7 +24,13 @@ import anyio.lowlevel
 import msgspec
 
 from . import _failpoints as failpoints
-from ._errors import IllegalTransition, JournalCorrupt, JournalError, JournalTooNew
+from ._errors import (
+    IllegalTransition,
+    JournalCorrupt,
+    JournalError,
+    JournalTooNew,
+    JournalUnreadable,
+)
 from ._events import (
     EVENT_TYPES,
     FORMAT_VERSION,
@@ -40,6 +46,7 @@ from ._events import (
 )
 from ._fs import FileSystem, atomic_write
 from ._lock import JournalLock
+from ._private import private_dir
 from ._replay import JournalState
 
 LOG_NAME = "journal.log"
@@ -158,6 +165,8 @@ def _read(path: Path) -> bytes | None:
             return f.read()
     except FileNotFoundError:
         return None
+    except OSError as e:  # permission denied, a directory in its place, an I/O error
+        raise JournalUnreadable(path, e.strerror or str(e)) from None
 
 
 def _header(path: Path, entries: list[Line], kind: str) -> Header:
@@ -306,7 +315,7 @@ class Journal:
         """Lock the journal at ``directory`` (created if missing), fold it, cut a torn tail."""
         directory = Path(directory)
         fs = fs or FileSystem()
-        fs.mkdir(directory, 0o700)
+        private_dir(fs, directory)
         lock = JournalLock(directory, timeout)
         lock.acquire(on_wait)
         journal = cls(directory, lock, fs)

@@ -53,7 +53,8 @@ TRANSITIONS: Final[list[Any]] = [
     {"trigger": "step-started", "source": RUNNING, "dest": STEP_OPEN},
     {"trigger": "step-done", "source": STEP_OPEN, "dest": RUNNING},
     {"trigger": "step-failed", "source": STEP_OPEN, "dest": FAILED},
-    {"trigger": "revert-started", "source": FAILED, "dest": REVERTING},
+    # From running: a step's intent could not be computed or recorded, so it never started.
+    {"trigger": "revert-started", "source": [FAILED, RUNNING], "dest": REVERTING},
     {"trigger": "step-revert-started", "source": REVERTING, "dest": STEP_REVERTING},
     {"trigger": "step-reverted", "source": STEP_REVERTING, "dest": REVERTING},
     {"trigger": "revert-failed", "source": STEP_REVERTING, "dest": REVERT_FAILED},
