@@ -49,7 +49,7 @@ from ._events import (
 from ._fs import discard
 from ._journal import Journal
 from ._private import private_dir
-from ._replay import DONE, REVERTING, OperationView
+from ._replay import _TOUCHED, DONE, REVERTING, OperationView
 from ._steps import Step, StepContext, StepTypes, recordable
 
 T = TypeVar("T")
@@ -144,13 +144,22 @@ class Engine:
             return view
         if not view.incomplete:
             return view
+        # Decode every step this direction needs, in the order it needs them, before writing
+        # anything: a step this release cannot read leaves the operation as it was.
+        if revert:
+            needed = [i for i in reversed(range(len(view.plan))) if view.steps[i] in _TOUCHED]
+        else:
+            needed = [i for i in range(len(view.plan)) if view.steps[i] != DONE]
+        steps: dict[int, Step] = {}
+        for i in needed:
+            self._step(view, i, steps)
         with self._running(view):
             direction: Literal["forward", "revert"] = "revert" if revert else "forward"
             await self.journal.append(ResumeStarted, view.id, direction=direction)
             if revert:
-                await self._revert(view, {})
+                await self._revert(view, steps)
                 return view
-            return await self._forward(view)
+            return await self._forward(view, steps)
 
     async def finish_cleanups(self) -> list[OperationView]:
         """Run the pending clean-up of committed operations (e.g. files that were in use),
@@ -197,8 +206,10 @@ class Engine:
             kinds=[p.type for p in view.plan],
         )
 
-    async def _forward(self, view: OperationView) -> OperationView:
-        steps: dict[int, Step] = {}
+    async def _forward(
+        self, view: OperationView, steps: dict[int, Step] | None = None
+    ) -> OperationView:
+        steps = {} if steps is None else steps
         append = self.journal.append
         while (i := view.next_forward()) is not None:
             # A cancellation (Ctrl-C) lands here, between steps, even when steps never await.
