@@ -47,9 +47,15 @@ from ._fs import (
 from ._journal import Journal, dump, load
 from ._lock import live_holder
 from ._replay import Audit, JournalState, OperationView
+from ._session import Recover, Recovered, Session, SyncJournal, open_journal
 from ._steps import Result, Step, StepContext, StepError, StepTypes
 
 __all__ = [
+    "open_journal",
+    "SyncJournal",
+    "Session",
+    "Recovered",
+    "Recover",
     "FORMAT_VERSION",
     "Audit",
     "Engine",

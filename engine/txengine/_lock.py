@@ -23,7 +23,9 @@ class JournalLock:
         self.path = directory / "lock"
         self.owner_path = directory / "lock.owner"
         self.timeout = timeout
-        self._lock = filelock.FileLock(self.path, mode=0o600)
+        # Not thread-local: open_journal takes the lock in a worker thread, and the journal
+        # releases it from whichever thread closes it.
+        self._lock = filelock.FileLock(self.path, mode=0o600, thread_local=False)
 
     def holder(self) -> int | None:
         """The pid that last took the lock, if it left a readable note."""
