@@ -14,7 +14,7 @@ See ``docs/embedding.md``.
 
 from __future__ import annotations
 
-from ._engine import Engine, Interrupted, Observer, describe_error, interruptible
+from ._engine import Engine, Interrupted, Observer, ObserverEvent, describe_error, interruptible
 from ._errors import (
     IllegalTransition,
     IntentChanged,
@@ -45,19 +45,20 @@ from ._fs import (
     stash,
 )
 from ._journal import Journal, dump, load
+from ._lifecycle import AuditAction, OpState, StepStatus
 from ._lock import live_holder
 from ._replay import Audit, JournalState, OperationView
 from ._session import Recover, Recovered, Session, SyncJournal, open_journal
 from ._steps import Result, Step, StepContext, StepError, StepTypes
 
+#: This distribution's version (``txtool-engine``); see docs/embedding.md for what a
+#: minor and a major release may change.
+__version__ = "0.1.0"
+
 __all__ = [
-    "open_journal",
-    "SyncJournal",
-    "Session",
-    "Recovered",
-    "Recover",
     "FORMAT_VERSION",
     "Audit",
+    "AuditAction",
     "Engine",
     "Event",
     "FileSystem",
@@ -73,6 +74,8 @@ __all__ = [
     "JournalUnsafe",
     "LockBusy",
     "Observer",
+    "ObserverEvent",
+    "OpState",
     "OpSummary",
     "OperationError",
     "OperationFailed",
@@ -83,15 +86,21 @@ __all__ = [
     "PlanUndecodable",
     "PlannedStep",
     "Record",
+    "Recover",
+    "Recovered",
     "RemovePath",
     "Result",
+    "Session",
     "Step",
     "StepContext",
     "StepError",
+    "StepStatus",
     "StepTypes",
+    "SyncJournal",
     "TxError",
     "UnknownOperation",
     "UnknownStepKind",
+    "__version__",
     "atomic_copy",
     "atomic_symlink",
     "atomic_write",
@@ -101,6 +110,7 @@ __all__ = [
     "interruptible",
     "live_holder",
     "load",
+    "open_journal",
     "restore",
     "stash",
 ]

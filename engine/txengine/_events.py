@@ -115,6 +115,7 @@ class CleanedUp(Record, tag="cleaned-up", frozen=True):
     """Post-commit clean-up (stashes, old files) finished; the operation is closed."""
 
 
+#: Any operation record, as ``Journal.append`` writes it and replay reads it.
 Event = (
     OpStarted
     | StepStarted

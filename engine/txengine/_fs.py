@@ -88,11 +88,13 @@ class FileSystem:
         os.replace(src, dst)
 
     def unlink(self, path: StrPath) -> None:
+        """Remove the file or symlink ``path``."""
         failpoints.hit("fs.unlink", path)
         self._refuse_if_busy(path)
         os.unlink(path)
 
     def rmtree(self, path: StrPath) -> None:
+        """Remove the directory tree ``path``."""
         failpoints.hit("fs.rmtree", path)
         self._refuse_if_tree_busy(path)
         if os.path.isdir(path) and not os.path.islink(path):
@@ -106,6 +108,7 @@ class FileSystem:
         os.makedirs(path, mode=mode, exist_ok=True)
 
     def symlink(self, target: StrPath, path: StrPath) -> None:
+        """Create the symlink ``path`` pointing at ``target``."""
         failpoints.hit("fs.symlink", path)
         os.symlink(target, path)
 

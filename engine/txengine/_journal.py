@@ -346,6 +346,7 @@ class Journal:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | _O_BINARY)
 
     def close(self) -> None:
+        """Close the log and release the lock."""
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
@@ -359,6 +360,7 @@ class Journal:
 
     @staticmethod
     def new_op_id() -> str:
+        """A fresh operation id: 12 hex digits, the only shape a journal accepts."""
         return secrets.token_hex(6)
 
     # -- appending ---------------------------------------------------------------------

@@ -8,9 +8,27 @@ several microseconds; the table is derived from the machine, never written by ha
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, Literal, cast
 
 from transitions import Machine
+
+#: The lifecycle state of an operation (``OperationView.state``).
+OpState = Literal[
+    "new",
+    "running",
+    "step_open",
+    "failed",
+    "reverting",
+    "step_reverting",
+    "revert_failed",
+    "committed",
+    "done",
+    "reverted",
+]
+#: The status of one step inside an operation (``OperationView.steps``).
+StepStatus = Literal["pending", "started", "done", "failed", "reverting", "reverted"]
+#: A way out of an incomplete operation, as an :class:`Audit` lists them.
+AuditAction = Literal["resume", "revert", "cleanup"]
 
 NEW: Final = "new"
 RUNNING: Final = "running"
@@ -23,7 +41,7 @@ COMMITTED: Final = "committed"
 DONE: Final = "done"
 REVERTED: Final = "reverted"
 
-STATES: Final = (
+STATES: Final[tuple[OpState, ...]] = (
     NEW,
     RUNNING,
     STEP_OPEN,
@@ -78,12 +96,12 @@ def build_machine(model: object | None = None) -> Machine:
     )
 
 
-def _compile(machine: Machine) -> dict[tuple[str, str], str]:
-    table: dict[tuple[str, str], str] = {}
+def _compile(machine: Machine) -> dict[tuple[str, str], OpState]:
+    table: dict[tuple[str, str], OpState] = {}
     for trigger, event in machine.events.items():
         for source, transitions in event.transitions.items():
             for transition in transitions:
-                table[(source, trigger)] = str(transition.dest)
+                table[(source, trigger)] = cast(OpState, str(transition.dest))
     return table
 
 

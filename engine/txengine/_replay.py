@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from . import _lifecycle as lc
 from ._errors import IllegalTransition
@@ -31,20 +31,21 @@ from ._events import (
     StepRevertStarted,
     StepStarted,
 )
+from ._lifecycle import AuditAction, OpState, StepStatus
 
 # Status of one step inside an operation.
-PENDING = "pending"
-STARTED = "started"
-DONE = "done"
-FAILED = "failed"
-REVERTING = "reverting"
-REVERTED = "reverted"
+PENDING: Final = "pending"
+STARTED: Final = "started"
+DONE: Final = "done"
+FAILED: Final = "failed"
+REVERTING: Final = "reverting"
+REVERTED: Final = "reverted"
 
 # Statuses whose effect may be on disk, in part or whole: these are what a revert undoes.
 _TOUCHED = frozenset({STARTED, DONE, FAILED, REVERTING})
 
 # What a forward resume makes of each status (the rest stay as they are).
-_RESUMED = {FAILED: STARTED, REVERTING: STARTED, REVERTED: PENDING}
+_RESUMED: dict[StepStatus, StepStatus] = {FAILED: STARTED, REVERTING: STARTED, REVERTED: PENDING}
 
 
 @dataclass(frozen=True)
@@ -58,9 +59,9 @@ class Audit:
     op: str
     kind: str
     subject: str
-    state: str
+    state: OpState
     where: str
-    actions: tuple[str, ...]
+    actions: tuple[AuditAction, ...]
 
 
 class OperationView:
@@ -90,8 +91,8 @@ class OperationView:
         self.subject = rec.subject
         self.meta: dict[str, Any] = rec.meta
         self.plan: list[PlannedStep] = rec.plan
-        self.state: str = lc.NEW
-        self.steps: list[str] = [PENDING] * len(rec.plan)
+        self.state: OpState = lc.NEW
+        self.steps: list[StepStatus] = [PENDING] * len(rec.plan)
         self.results: list[dict[str, Any] | None] = [None] * len(rec.plan)
         self.intents: list[dict[str, Any] | None] = [None] * len(rec.plan)
         self.error: str | None = None
@@ -103,6 +104,7 @@ class OperationView:
 
     @classmethod
     def from_summary(cls, s: OpSummary) -> OperationView:
+        """The view of an operation that compaction folded into ``s``."""
         view = cls.__new__(cls)
         view.id, view.kind, view.subject = s.op, s.kind, s.subject
         view.meta, view.plan, view.state = s.meta, s.plan, s.state
@@ -116,6 +118,7 @@ class OperationView:
         return view
 
     def summary(self) -> OpSummary:
+        """This closed operation folded into one summary (for compaction)."""
         if self.state not in lc.TERMINAL:
             raise ValueError(f"operation {self.id} is not closed ({self.state})")
         return OpSummary(
@@ -144,6 +147,7 @@ class OperationView:
 
     @property
     def closed(self) -> bool:
+        """Done or reverted: no record may follow."""
         return self.state in lc.TERMINAL
 
     def next_forward(self) -> int | None:
@@ -161,6 +165,7 @@ class OperationView:
         return None
 
     def step_name(self, index: int) -> str:
+        """The kind of step ``index``."""
         return self.plan[index].type
 
     def where(self) -> str:
@@ -189,8 +194,9 @@ class OperationView:
         return f"stopped before step {i + 1}/{n} ({self.step_name(i)})"
 
     def audit(self) -> Audit:
+        """Where this operation stopped and the ways out."""
         if self.state == lc.COMMITTED:
-            actions: tuple[str, ...] = ("cleanup",)
+            actions: tuple[AuditAction, ...] = ("cleanup",)
         elif self.state in (lc.REVERTING, lc.STEP_REVERTING, lc.REVERT_FAILED, lc.FAILED):
             actions = ("revert", "resume")
         elif self.incomplete:
@@ -232,16 +238,19 @@ class JournalState:
         return [v for v in self.ops.values() if v.state == lc.COMMITTED]
 
     def audit(self) -> list[Audit]:
+        """The audit of every incomplete or clean-up-pending operation, oldest first."""
         return [v.audit() for v in self.ops.values() if v.incomplete or v.state == lc.COMMITTED]
 
     # -- folding -------------------------------------------------------------------------
 
     def add_summary(self, s: OpSummary) -> None:
+        """Fold in a compacted operation; refuses one seen twice."""
         if s.op in self.ops:
             raise IllegalTransition(s.op, self.ops[s.op].state, "summary", "operation seen twice")
         self.ops[s.op] = OperationView.from_summary(s)
 
     def apply_all(self, records: Iterable[Record]) -> None:
+        """Apply each of ``records`` in order (see :meth:`apply`)."""
         for rec in records:
             self.apply(rec)
 
@@ -356,7 +365,7 @@ _NEW = lc.NEW
 _TABLE = lc.TABLE
 _TAGS: dict[type, str] = {cls: str(cls.__struct_config__.tag) for cls in EVENT_TYPES}
 # The lifecycle table by record type, then state (resume-started is looked up in _TABLE).
-_MOVES: dict[type, dict[str, str]] = {
+_MOVES: dict[type, dict[str, OpState]] = {
     cls: {state: dest for (state, trigger), dest in _TABLE.items() if trigger == tag}
     for cls, tag in _TAGS.items()
 }
