@@ -50,6 +50,16 @@ class JournalUnreadable(JournalError):
         super().__init__(f"cannot read journal {path}: {reason}")
 
 
+class JournalUnwritable(JournalError):
+    """The journal directory or its lock cannot be created or written (a read-only or full
+    file system, a missing permission)."""
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"cannot write journal {path}: {reason}")
+
+
 class JournalTooNew(JournalError):
     """The journal was written by a newer format than this release reads."""
 

@@ -46,7 +46,7 @@ from ._events import (
 )
 from ._fs import FileSystem, atomic_write
 from ._lock import JournalLock
-from ._private import private_dir
+from ._private import lock_private_dir
 from ._replay import JournalState
 
 LOG_NAME = "journal.log"
@@ -315,9 +315,7 @@ class Journal:
         """Lock the journal at ``directory`` (created if missing), fold it, cut a torn tail."""
         directory = Path(directory)
         fs = fs or FileSystem()
-        private_dir(fs, directory)
-        lock = JournalLock(directory, timeout)
-        lock.acquire(on_wait)
+        lock = lock_private_dir(fs, directory, timeout, on_wait)
         journal = cls(directory, lock, fs)
         try:
             journal._load(warn)

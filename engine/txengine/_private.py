@@ -10,12 +10,33 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
-from ._errors import JournalUnsafe
+from ._errors import JournalUnsafe, JournalUnwritable
 from ._fs import FileSystem
+from ._lock import JournalLock
 
 _geteuid = getattr(os, "geteuid", None)  # absent on Windows, where ACLs rule instead
+
+
+def lock_private_dir(
+    fs: FileSystem,
+    directory: Path,
+    timeout: float,
+    on_wait: Callable[[int | None], None] | None,
+) -> JournalLock:
+    """Make sure ``directory`` is private (see :func:`private_dir`), then take its lock.
+
+    An OS error on the way (a read-only or full file system) is :class:`JournalUnwritable`.
+    """
+    try:
+        private_dir(fs, directory)
+        lock = JournalLock(directory, timeout)
+        lock.acquire(on_wait)
+    except OSError as e:
+        raise JournalUnwritable(directory, e.strerror or str(e)) from e
+    return lock
 
 
 def private_dir(fs: FileSystem, path: Path) -> None:

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -19,8 +22,10 @@ from txengine import (
     Engine,
     Journal,
     JournalCorrupt,
+    JournalError,
     JournalUnreadable,
     JournalUnsafe,
+    JournalUnwritable,
     OperationFailed,
     PlaceFile,
     PlanInvalid,
@@ -279,3 +284,29 @@ def test_a_directory_in_place_of_the_log_is_unreadable(tmp_path: Path) -> None:
         load(jdir)
     with pytest.raises(JournalUnreadable):
         Journal.open(jdir)
+
+
+@pytest.fixture
+def read_only_dir(tmp_path: Path) -> Iterator[Path]:
+    """A journal directory on a real tmpfs remounted read-only (root only); unmounted after."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("needs root and mount(8) for a read-only tmpfs")
+    mnt = tmp_path / "ro"
+    mnt.mkdir(mode=0o700)
+    if subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m,mode=700", "tmpfs", str(mnt)]
+    ).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True)
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
+
+
+@pytest.mark.parametrize("sub", ["", "new"])
+def test_a_read_only_journal_directory_is_a_journal_error(read_only_dir: Path, sub: str) -> None:
+    jdir = read_only_dir / sub if sub else read_only_dir
+    with pytest.raises(JournalUnwritable, match="Read-only file system") as info:
+        Journal.open(jdir)
+    assert info.value.path == jdir and isinstance(info.value, JournalError)
