@@ -23,6 +23,7 @@ from txengine import (
     Step,
     StepContext,
     SyncJournal,
+    UnknownStepKind,
     load,
     open_journal,
 )
@@ -199,3 +200,21 @@ async def test_sync_journal_refuses_a_thread_running_an_event_loop(tmp_path: Pat
     ):
         raise AssertionError("refused on entry")
     assert not os.path.exists(tmp_path / "j")  # refused before touching anything
+
+
+@pytest.mark.anyio
+async def test_recovery_that_cannot_run_a_step_is_reported_not_raised(tmp_path: Path) -> None:
+    jdir, target = tmp_path / "j", tmp_path / "a"
+    op = await _killed_run(jdir, target)
+    async with open_journal(jdir, [PlaceFile]) as session:  # this release dropped "dies"
+        (done,) = session.recovered
+        assert isinstance(done.error, UnknownStepKind) and done.error.op == op
+        assert done.state == "step_open"  # untouched: nothing was written for it
+        assert [a.op for a in session.pending] == [op]
+    # The started "dies" step must be undone too, so a revert is blocked just the same ...
+    async with open_journal(jdir, [PlaceFile], recover="revert") as session:
+        assert isinstance(session.recovered[0].error, UnknownStepKind)
+    # ... until a release registers the type again.
+    async with open_journal(jdir, TYPES, recover="revert") as session:
+        assert session.recovered[0].state == "reverted" and session.pending == []
+    assert not target.exists()
