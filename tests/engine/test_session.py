@@ -172,14 +172,15 @@ async def test_compaction_policy_on_exit(tmp_path: Path, every: int, compacted: 
         assert len(journal.state.ops) == 3
 
 
-def test_sync_journal_from_a_worker_thread(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_sync_journal_from_a_worker_thread(tmp_path: Path, backend: str) -> None:
     jdir, target = tmp_path / "j", tmp_path / "a"
     op = anyio.run(_killed_run, jdir, target)
     out: list[object] = []
 
     def work() -> None:
         try:
-            with SyncJournal(jdir, TYPES, backend="trio") as tx:
+            with SyncJournal(jdir, TYPES, backend=backend) as tx:
                 out.append(tx.session.recovered[0].state)
                 out.append(tx.run("install", "u", [PlaceFile(str(tmp_path / "b"), "y")]).state)
         except BaseException as e:  # reported to the test's thread
