@@ -91,6 +91,18 @@ def frame(entry: msgspec.Struct) -> bytes:
     return b"%08x %s\n" % (zlib.crc32(payload), payload)
 
 
+def _readable_frame(rec: Record) -> bytes:
+    """``frame(rec)``, refused unless it decodes back: nothing written through the public
+    ``append`` can make the journal unreadable (a list as a result, an id of another shape)."""
+    try:
+        data = frame(rec)
+        _decode(memoryview(data)[9:-1])
+    except (TypeError, msgspec.EncodeError, msgspec.ValidationError) as e:
+        tag = rec.__struct_config__.tag
+        raise JournalError(f"refusing a {tag} record that would not read back: {e}") from None
+    return data
+
+
 def _check_line(line: bytes) -> bytes | None:
     """The JSON payload of a framed line, or None when the frame or checksum is wrong."""
     if len(line) < 10 or line[8] != 0x20:
@@ -370,7 +382,7 @@ class Journal:
         rec = cls(seq=self.state.last_seq + 1, op=op, ts=time.time(), **fields)
         before, written, _ = _POINTS[cls]
         failpoints.hit(before, self.path)
-        data = frame(rec)
+        data = _readable_frame(rec)
         self.state.apply(rec)  # raises on an illegal record, before anything is written
         size = os.lseek(self._fd, 0, os.SEEK_END)
         try:

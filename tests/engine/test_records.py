@@ -34,7 +34,7 @@ from txengine import (
     StepContext,
     load,
 )
-from txengine._events import Header
+from txengine._events import Header, OpStarted, PlannedStep, StepDone, StepStarted
 from txengine._journal import frame
 
 
@@ -310,3 +310,22 @@ def test_a_read_only_journal_directory_is_a_journal_error(read_only_dir: Path, s
     with pytest.raises(JournalUnwritable, match="Read-only file system") as info:
         Journal.open(jdir)
     assert info.value.path == jdir and isinstance(info.value, JournalError)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("result", [[1, 2], {"o": object()}, "text"])
+async def test_a_raw_append_that_would_not_read_back_is_refused(
+    tmp_path: Path, result: Any
+) -> None:
+    jdir = tmp_path / "j"
+    with Journal.open(jdir) as journal:
+        op = journal.new_op_id()
+        plan = [PlannedStep(type="returns", args={"key": "list"})]
+        await journal.append(OpStarted, op, kind="k", subject="s", plan=plan)
+        await journal.append(StepStarted, op, index=0)
+        with pytest.raises(JournalError, match="would not read back"):
+            await journal.append(StepDone, op, index=0, result=result)
+        with pytest.raises(JournalError, match="would not read back"):
+            await journal.append(OpStarted, "../../..", kind="k", subject="s", plan=[])
+        await journal.append(StepDone, op, index=0, result={"ok": True})  # still usable
+    assert load(jdir).ops[op].results == [{"ok": True}]
