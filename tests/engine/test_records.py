@@ -32,6 +32,7 @@ from txengine import (
     Result,
     Step,
     StepContext,
+    UnknownStepKind,
     load,
 )
 from txengine._events import Header, OpStarted, PlannedStep, StepDone, StepStarted
@@ -231,9 +232,33 @@ def test_an_id_that_is_not_a_token_is_corrupt(tmp_path: Path, op: str) -> None:
         Journal.open(jdir)
 
 
-def test_a_step_kind_that_is_a_path_is_corrupt(tmp_path: Path) -> None:
+@pytest.mark.parametrize("op", ["../../../../", "0123456789ab/.."])
+def test_a_record_of_an_operation_never_started_is_corrupt(tmp_path: Path, op: str) -> None:
     jdir = tmp_path / "j"
-    offset = _journal_with(jdir, "0123456789ab", step_kind="../../etc")
+    offset = _journal_with(jdir, "0123456789ab")
+    log = jdir / "journal.log"
+    good = log.read_bytes()
+    log.write_bytes(good + raw_line({"type": "committed", "v": 1, "seq": 2, "op": op, "ts": 0.0}))
+    with pytest.raises(JournalCorrupt, match="never started") as info:
+        load(jdir)
+    assert info.value.offset == len(good) > offset
+
+
+@pytest.mark.anyio
+async def test_a_step_kind_that_is_a_path_is_only_an_unknown_kind(tmp_path: Path) -> None:
+    jdir = tmp_path / "j"
+    _journal_with(jdir, "0123456789ab", step_kind="../../etc")
+    with (
+        Journal.open(jdir) as journal,
+        pytest.raises(UnknownStepKind, match=re.escape("'../../etc'")),
+    ):
+        await Engine(journal, TYPES).resume("0123456789ab")
+    assert os.listdir(jdir / "stash") == []
+
+
+def test_a_step_kind_longer_than_an_identifier_is_corrupt(tmp_path: Path) -> None:
+    jdir = tmp_path / "j"
+    offset = _journal_with(jdir, "0123456789ab", step_kind="x" * 65)
     with pytest.raises(JournalCorrupt) as info:
         load(jdir)
     assert info.value.offset == offset
