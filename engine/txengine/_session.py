@@ -24,6 +24,7 @@ from ._engine import Engine, Observer
 from ._errors import OperationFailed, TxError
 from ._fs import FileSystem
 from ._journal import Journal, Warn
+from ._lifecycle import OpState
 from ._replay import Audit, OperationView
 from ._steps import Step
 
@@ -46,7 +47,7 @@ class Recovered:
     kind: str
     subject: str
     direction: Literal["forward", "revert"]
-    state: str
+    state: OpState
     error: TxError | None = None
 
 
@@ -221,7 +222,7 @@ class SyncJournal:
         warn: Warn | None = None,
         compact_every: int = 100,
         fs: FileSystem | None = None,
-        backend: str = "asyncio",
+        backend: Literal["asyncio", "trio"] = "asyncio",
     ) -> None:
         self._open = (Path(directory), timeout, on_wait, warn, fs)
         self._types = list(step_types)
