@@ -50,9 +50,12 @@ class JournalUnreadable(JournalError):
         super().__init__(f"cannot read journal {path}: {reason}")
 
 
-class JournalUnwritable(JournalError):
+class JournalUnwritable(TxError):
     """The journal directory or its lock cannot be created or written (a read-only or full
-    file system, a missing permission)."""
+    file system, a missing permission, a file where a directory should be).
+
+    Not a :class:`JournalError`: what the journal holds is fine, the place it lives is not.
+    """
 
     def __init__(self, path: Path | str, reason: str) -> None:
         self.path = Path(path)

@@ -32,6 +32,7 @@ from txengine import (
     Result,
     Step,
     StepContext,
+    TxError,
     UnknownStepKind,
     load,
 )
@@ -334,7 +335,7 @@ def test_a_read_only_journal_directory_is_a_journal_error(read_only_dir: Path, s
     jdir = read_only_dir / sub if sub else read_only_dir
     with pytest.raises(JournalUnwritable, match="Read-only file system") as info:
         Journal.open(jdir)
-    assert info.value.path == jdir and isinstance(info.value, JournalError)
+    assert info.value.path == jdir and isinstance(info.value, TxError)
 
 
 @pytest.mark.anyio
