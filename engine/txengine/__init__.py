@@ -34,8 +34,10 @@ from ._fs import (
     atomic_symlink,
     atomic_write,
     discard,
+    is_engine_temp,
     restore,
     stash,
+    sweep_temps,
 )
 from ._journal import Journal, dump, load
 from ._lock import live_holder
@@ -79,8 +81,10 @@ __all__ = [
     "discard",
     "dump",
     "interruptible",
+    "is_engine_temp",
     "live_holder",
     "load",
     "restore",
     "stash",
+    "sweep_temps",
 ]
