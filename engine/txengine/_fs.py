@@ -3,9 +3,12 @@
 Every file mutation of the engine and of its steps goes through one :class:`FileSystem`
 object. Each call first passes the failpoint ``fs.<call>`` with its path, so a test can
 make any single call die or fail with any errno. ``TXENGINE_FS_BUSY`` (paths separated by
-``os.pathsep``) turns on the Windows rule for those files: a file in use cannot be
-unlinked, overwritten or opened for writing, but it can be renamed, and it stays in use
-under its new name.
+``os.pathsep``) makes ``FileSystem()`` return the test double
+:class:`txengine.testing.InUseFileSystem`, which applies the Windows "in use" rule to
+those files.
+
+Temp files of the atomic primitives are named ``.NAME.txengine-PID-TOKEN.tmp``: every
+failure removes its own, and :func:`sweep_temps` removes those a killed process left.
 """
 
 from __future__ import annotations
@@ -19,10 +22,9 @@ import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from . import _failpoints as failpoints
-from ._failpoints import in_use_error
 
 BUSY_ENV = "TXENGINE_FS_BUSY"
 
@@ -32,50 +34,14 @@ StrPath = str | os.PathLike[str]
 class FileSystem:
     """The seam: the only door through which the engine and steps change files."""
 
-    def __init__(self, busy: list[str] | None = None) -> None:
-        if busy is None:
-            raw = os.environ.get(BUSY_ENV, "")
-            busy = [p for p in raw.split(os.pathsep) if p]
-        # Files in use are known by identity, not name: renaming keeps them in use.
-        self._busy_paths = busy
-        self._busy_ids: set[tuple[int, int]] | None = None
-        if busy:
-            self._busy()  # now, before a rename moves a busy file away from its name
+    def __new__(cls, *args: Any, **kwargs: Any) -> FileSystem:
+        # The emulation of Windows' "in use" rule is a test double, loaded only when a
+        # test asks for it through the environment: a normal run carries none of it.
+        if cls is FileSystem and os.environ.get(BUSY_ENV):
+            from .testing._inuse import InUseFileSystem
 
-    # -- the Windows "in use" rule ---------------------------------------------------------
-
-    def _busy(self) -> set[tuple[int, int]]:
-        if self._busy_ids is None:
-            ids = set()
-            for p in self._busy_paths:
-                try:
-                    st = os.lstat(p)
-                except OSError:
-                    continue
-                ids.add((st.st_dev, st.st_ino))
-            self._busy_ids = ids
-        return self._busy_ids
-
-    def _refuse_if_busy(self, path: StrPath) -> None:
-        if not self._busy_paths:
-            return
-        try:
-            st = os.lstat(path)
-        except OSError:
-            return
-        if (st.st_dev, st.st_ino) in self._busy():
-            raise in_use_error(path)
-
-    def _refuse_if_tree_busy(self, path: StrPath) -> None:
-        if not self._busy_paths:
-            return
-        self._refuse_if_busy(path)
-        if os.path.isdir(path) and not os.path.islink(path):
-            for root, dirs, files in os.walk(path):
-                for name in dirs + files:
-                    self._refuse_if_busy(os.path.join(root, name))
-
-    # -- calls -----------------------------------------------------------------------------
+            return object.__new__(InUseFileSystem)
+        return object.__new__(cls)
 
     def rename(self, src: StrPath, dst: StrPath) -> None:
         """Rename, refusing to replace an existing ``dst``."""
@@ -87,17 +53,14 @@ class FileSystem:
     def replace(self, src: StrPath, dst: StrPath) -> None:
         """Rename over ``dst`` atomically (what placing a new file is)."""
         failpoints.hit("fs.replace", dst)
-        self._refuse_if_busy(dst)
         os.replace(src, dst)
 
     def unlink(self, path: StrPath) -> None:
         failpoints.hit("fs.unlink", path)
-        self._refuse_if_busy(path)
         os.unlink(path)
 
     def rmtree(self, path: StrPath) -> None:
         failpoints.hit("fs.rmtree", path)
-        self._refuse_if_tree_busy(path)
         if os.path.isdir(path) and not os.path.islink(path):
             shutil.rmtree(path)
         else:
