@@ -27,8 +27,10 @@ def assert_ok(report: Report) -> None:
     assert report.ok, str(report)
 
 
-def test_place_file_over_an_old_file() -> None:
-    report = check_step(PlaceFile, lambda w: {"path": str(w / "a"), "data": "new a\n"}, old_tree)
+def test_place_file_over_an_old_file(workroot: Path) -> None:
+    report = check_step(
+        PlaceFile, lambda w: {"path": str(w / "a"), "data": "new a\n"}, old_tree, workdir=workroot
+    )
     assert_ok(report)
     # A case per rule, and two per file call of apply (resume and revert after its fault).
     calls = int(next(n for n in report.notes if "file calls" in n).split()[2])
@@ -49,9 +51,11 @@ def test_place_file_where_there_was_none(tmp_path: Path) -> None:
     assert (tmp_path / "check").is_dir()  # a given workdir is kept
 
 
-def test_remove_path_of_a_tree_and_of_a_link() -> None:
-    assert_ok(check_step(RemovePath, lambda w: {"path": str(w / "d")}, old_tree))
-    assert_ok(check_step(RemovePath, lambda w: {"path": str(w / "link")}, old_tree))
+def test_remove_path_of_a_tree_and_of_a_link(workroot: Path) -> None:
+    assert_ok(check_step(RemovePath, lambda w: {"path": str(w / "d")}, old_tree, workdir=workroot))
+    assert_ok(
+        check_step(RemovePath, lambda w: {"path": str(w / "link")}, old_tree, workdir=workroot)
+    )
 
 
 # -- broken steps: each must be caught ---------------------------------------------------------
@@ -96,9 +100,11 @@ def failures(report: Report) -> dict[str, str]:
     return {f.case: f.message for f in report.failures}
 
 
-def test_catches_an_apply_that_is_not_idempotent() -> None:
+def test_catches_an_apply_that_is_not_idempotent(workroot: Path) -> None:
     found = failures(
-        check_step(AppendLine, lambda w: {"path": str(w / "a"), "data": "+\n"}, old_tree)
+        check_step(
+            AppendLine, lambda w: {"path": str(w / "a"), "data": "+\n"}, old_tree, workdir=workroot
+        )
     )
     assert "a second apply (probe said not done) left a mixed world" in found["apply twice"]
     # It also never recorded the old file, so PlaceFile's revert cannot put it back.
@@ -106,8 +112,10 @@ def test_catches_an_apply_that_is_not_idempotent() -> None:
     assert "revert untouched" not in found  # nothing to undo before apply ran
 
 
-def test_catches_a_revert_that_does_nothing() -> None:
-    found = failures(check_step(NoRevert, lambda w: {"path": str(w / "d")}, old_tree))
+def test_catches_a_revert_that_does_nothing(workroot: Path) -> None:
+    found = failures(
+        check_step(NoRevert, lambda w: {"path": str(w / "d")}, old_tree, workdir=workroot)
+    )
     assert found["revert done"] == "revert left the new world, expected the old one"
     assert "revert unrecorded" in found
     assert "apply twice" not in found and "revert untouched" not in found
@@ -116,8 +124,8 @@ def test_catches_a_revert_that_does_nothing() -> None:
     assert not any(case.startswith("resume") for case in faulted)
 
 
-def test_catches_a_result_that_the_journal_changes() -> None:
-    report = check_step(TupleResult, lambda w: {"path": str(w / "d")}, old_tree)
+def test_catches_a_result_that_the_journal_changes(workroot: Path) -> None:
+    report = check_step(TupleResult, lambda w: {"path": str(w / "d")}, old_tree, workdir=workroot)
     found = failures(report)
     assert report.tried == 1 and list(found) == ["clean apply"]
     assert "the result of apply" in found["clean apply"] and "comes back" in found["clean apply"]

@@ -57,13 +57,14 @@ class _World:
     def world(self) -> Path:
         return self.root / "world"
 
-    def fresh(self) -> tuple[Step, object]:
+    async def fresh(self) -> tuple[Step, object]:
         """A new world from ``setup``; return the step (decoded from its recorded plan) and
         the picture of the old world."""
         for d in (self.world, self.root / "stash"):
             shutil.rmtree(d, ignore_errors=True)
         self.world.mkdir(parents=True)
-        self.setup(self.world)
+        # In a thread of its own, so that setup may run the engine itself (anyio.run).
+        await anyio.to_thread.run_sync(self.setup, self.world)
         types = StepTypes([self.step_type])
         built = msgspec.convert(dict(self.args(self.world)), self.step_type)
         step = types.decode(msgspec.json.decode(_encode(types.encode(built)), type=PlannedStep))
@@ -179,7 +180,7 @@ class _Checker:
 
     async def run(self) -> Report:
         w = self.w
-        step, self.old = w.fresh()
+        step, self.old = await w.fresh()
         await self.apply(step)
         apply_hits = _fs_hits(self.trace)
         self.new = w.observe(w.world)
@@ -188,7 +189,7 @@ class _Checker:
         self.report.notes.append(f"apply made {len(apply_hits)} file calls")
 
         async def after_apply(then: Callable[[Step, StepContext, Result], Awaitable[None]]) -> None:
-            step, _ = w.fresh()
+            step, _ = await w.fresh()
             ctx, result = await self.apply(step)
             assert result is not None
             await then(step, ctx, result)
@@ -214,7 +215,7 @@ class _Checker:
             await self.revert_twice(step, ctx, None)  # killed before step-done was written
 
         async def revert_untouched() -> None:
-            step, _ = w.fresh()
+            step, _ = await w.fresh()
             ctx = w.context(step)
             ctx = w.context(step, _recorded("the intent", step.intent(ctx)))
             await self.revert_twice(step, ctx, None)
@@ -248,7 +249,7 @@ class _Checker:
 
     async def partial_apply(self, m: int, direction: str) -> None:
         w = self.w
-        step, _ = w.fresh()
+        step, _ = await w.fresh()
         ctx, result = await self.apply(step, m)
         if result is not None:  # the step absorbed the failure: then it must be done
             self.expect(w.observe(w.world), "new", "apply that returned despite a failing call")
@@ -264,7 +265,7 @@ class _Checker:
         self.expect(w.observe(w.world), "new", "apply after a partial apply")
 
     async def count_revert_hits(self) -> list[str]:
-        step, _ = self.w.fresh()
+        step, _ = await self.w.fresh()
         ctx, result = await self.apply(step)
         _fs_hits(self.trace)
         with failpoints.configured(None, str(self.trace)):
@@ -272,7 +273,7 @@ class _Checker:
         return _fs_hits(self.trace)
 
     async def partial_revert(self, k: int) -> None:
-        step, _ = self.w.fresh()
+        step, _ = await self.w.fresh()
         ctx, result = await self.apply(step)
         _fs_hits(self.trace)
         with _faulty(k, self.errno):
@@ -298,7 +299,8 @@ def check_step(
     """Check one step type against the step contract; return a :class:`Report`.
 
     ``args(world)`` gives the step's fields for a world directory that ``setup(world)``
-    has just built (the old world); ``observe(world)`` pictures it (default
+    has just built (the old world; setup runs in a worker thread, so it may install it with
+    the engine itself); ``observe(world)`` pictures it (default
     :func:`tree_picture`). ``meta`` and ``results`` (the earlier steps' results) are what
     the step's context shows. The step is built from its recorded plan (so its fields must
     survive the journal), run once to find its new world and its file calls, then, each
