@@ -11,6 +11,7 @@ from ._checks import _check_stopped, _converge, _ops, _status
 from ._report import Report
 from ._scenario import Scenario
 
+#: The errors fault_campaign injects by default ("in-use": Windows' os error 32).
 DEFAULT_ERRNOS = ("EIO", "ENOSPC", "EACCES", "EBUSY", "in-use")
 
 
