@@ -72,11 +72,18 @@ class _World:
             raise _Bad(f"the recorded plan decodes to {step!r}, not {built!r}")
         return step, self.observe(self.world)
 
+    def again(self, ctx: StepContext) -> StepContext:
+        """The context a later run (a resume, a revert) gives the step: the recorded intent."""
+        return self.context_for(ctx.kind, ctx.intent)
+
     def context(self, step: Step, intent: Result | None = None) -> StepContext:
+        return self.context_for(step.kind, intent)
+
+    def context_for(self, kind: str, intent: Result | None) -> StepContext:
         return StepContext(
             op="check-step",
             index=len(self.results),
-            kind=step.kind,
+            kind=kind,
             fs=FileSystem(),
             stash_dir=self.root / "stash",
             meta=dict(self.meta),
@@ -155,19 +162,21 @@ class _Checker:
         else:
             self.report.passed += 1
 
-    async def apply(self, step: Step, m: int | None = None) -> tuple[StepContext, Result | None]:
+    async def apply(
+        self, step: Step, m: int | None = None, *, trace: bool = False
+    ) -> tuple[StepContext, Result | None]:
         """Record the intent, then apply (with the m-th file call failing); return the
-        context and the recorded result, or None if apply raised."""
+        context and the recorded result, or None if apply failed as it was made to."""
         ctx = self.w.context(step)
         intent = _recorded("the intent", step.intent(ctx))
         ctx = self.w.context(step, intent)
         again = step.intent(ctx)  # what a resume computes, with the recorded intent at hand
         if again != intent:
             raise _Bad(f"the intent comes out different on resume: {intent!r} then {again!r}")
-        with _faulty(m, self.errno, self.trace if m is None else None):
+        with _faulty(m, self.errno, self.trace if trace else None):
             try:
                 result = await step.apply(ctx)
-            except OSError:
+            except Exception:  # the engine takes any exception as the step's failure
                 if m is None:
                     raise
                 return ctx, None
@@ -175,13 +184,13 @@ class _Checker:
 
     async def revert_twice(self, step: Step, ctx: StepContext, result: Result | None) -> None:
         for attempt in ("revert", "a second revert"):
-            await step.revert(ctx, result)
+            await step.revert(self.w.again(ctx), result)
             self.expect(self.w.observe(self.w.world), "old", attempt)
 
     async def run(self) -> Report:
         w = self.w
         step, self.old = await w.fresh()
-        await self.apply(step)
+        await self.apply(step, trace=True)
         apply_hits = _fs_hits(self.trace)
         self.new = w.observe(w.world)
         if self.new == self.old:
@@ -195,12 +204,13 @@ class _Checker:
             await then(step, ctx, result)
 
         async def probe_then_apply(step: Step, ctx: StepContext, result: Result) -> None:
+            ctx = w.again(ctx)
             probed = await step.probe(ctx)
             self.expect(w.observe(w.world), "new", "probe after a complete apply")
             if probed is not None:
                 _recorded("the result of probe", probed)
                 return  # probe-able: the engine does not apply it again
-            await step.apply(ctx)
+            _recorded("the result of a second apply", await step.apply(ctx))
             self.expect(w.observe(w.world), "new", "a second apply (probe said not done)")
 
         async def cleanup(step: Step, ctx: StepContext, result: Result) -> None:
@@ -256,6 +266,7 @@ class _Checker:
         if direction == "revert":
             await self.revert_twice(step, ctx, None)
             return
+        ctx = w.again(ctx)
         probed = await step.probe(ctx)
         if probed is not None:
             _recorded("the result of probe", probed)
@@ -267,7 +278,6 @@ class _Checker:
     async def count_revert_hits(self) -> list[str]:
         step, _ = await self.w.fresh()
         ctx, result = await self.apply(step)
-        _fs_hits(self.trace)
         with failpoints.configured(None, str(self.trace)):
             await step.revert(ctx, result)
         return _fs_hits(self.trace)
@@ -275,13 +285,12 @@ class _Checker:
     async def partial_revert(self, k: int) -> None:
         step, _ = await self.w.fresh()
         ctx, result = await self.apply(step)
-        _fs_hits(self.trace)
         with _faulty(k, self.errno):
             try:
                 await step.revert(ctx, result)
-            except OSError:
-                pass
-        await self.revert_twice(step, ctx, result)
+            except Exception:
+                pass  # the engine records revert-failed; a later run reverts again
+        await self.revert_twice(step, self.w.again(ctx), result)
 
 
 def check_step(
