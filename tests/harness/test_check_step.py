@@ -130,3 +130,24 @@ def test_catches_a_result_that_the_journal_changes(workroot: Path) -> None:
     assert report.tried == 1 and list(found) == ["clean apply"]
     assert "the result of apply" in found["clean apply"] and "comes back" in found["clean apply"]
     assert "[clean apply]" in str(report)
+
+
+class DriftingIntent(RemovePath, frozen=True):
+    """A bug: the intent is read from the disk each time, so a resume records another one."""
+
+    kind: ClassVar[str] = "remove-drifting"
+
+    def intent(self, ctx: StepContext) -> Result:
+        return {**super().intent(ctx), "existed": os.path.lexists(self.path)}
+
+
+def test_catches_an_intent_that_changes_on_resume(workroot: Path) -> None:
+    report = check_step(
+        DriftingIntent, lambda w: {"path": str(w / "d")}, old_tree, workdir=workroot
+    )
+    found = failures(report)
+    # Before apply it comes out the same; once the path has moved it does not.
+    assert "clean apply" not in found
+    assert found["apply twice"].startswith("the intent comes out different on resume")
+    assert "'existed': True" in found["apply twice"] and "'existed': False" in found["apply twice"]
+    assert "revert done" not in found  # revert reads the recorded intent: fine

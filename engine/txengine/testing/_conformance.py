@@ -182,6 +182,15 @@ class _Checker:
                 return ctx, None
         return ctx, _recorded("the result of apply", result)
 
+    def resumed(self, step: Step, ctx: StepContext) -> StepContext:
+        """The context of a forward resume, which computes the intent again (the disk has
+        changed since): it must come out as recorded."""
+        later = self.w.again(ctx)
+        again = step.intent(later)
+        if again != ctx.intent:
+            raise _Bad(f"the intent comes out different on resume: {ctx.intent!r}, then {again!r}")
+        return later
+
     async def revert_twice(self, step: Step, ctx: StepContext, result: Result | None) -> None:
         for attempt in ("revert", "a second revert"):
             await step.revert(self.w.again(ctx), result)
@@ -204,7 +213,7 @@ class _Checker:
             await then(step, ctx, result)
 
         async def probe_then_apply(step: Step, ctx: StepContext, result: Result) -> None:
-            ctx = w.again(ctx)
+            ctx = self.resumed(step, ctx)
             probed = await step.probe(ctx)
             self.expect(w.observe(w.world), "new", "probe after a complete apply")
             if probed is not None:
@@ -266,7 +275,7 @@ class _Checker:
         if direction == "revert":
             await self.revert_twice(step, ctx, None)
             return
-        ctx = w.again(ctx)
+        ctx = self.resumed(step, ctx)
         probed = await step.probe(ctx)
         if probed is not None:
             _recorded("the result of probe", probed)
