@@ -43,24 +43,29 @@ class FileSystem:
             return object.__new__(InUseFileSystem)
         return object.__new__(cls)
 
+    def _enter(self, call: str, path: StrPath) -> None:
+        """Every call starts here: its failpoint ``fs.<call>`` (a test double adds its rules)."""
+        if failpoints.ACTIVE:
+            failpoints.hit(f"fs.{call}", path)
+
     def rename(self, src: StrPath, dst: StrPath) -> None:
         """Rename, refusing to replace an existing ``dst``."""
-        failpoints.hit("fs.rename", src)
+        self._enter("rename", src)
         if os.path.lexists(dst):
             raise FileExistsError(errno.EEXIST, "target exists", os.fspath(dst))
         os.rename(src, dst)
 
     def replace(self, src: StrPath, dst: StrPath) -> None:
         """Rename over ``dst`` atomically (what placing a new file is)."""
-        failpoints.hit("fs.replace", dst)
+        self._enter("replace", dst)
         os.replace(src, dst)
 
     def unlink(self, path: StrPath) -> None:
-        failpoints.hit("fs.unlink", path)
+        self._enter("unlink", path)
         os.unlink(path)
 
     def rmtree(self, path: StrPath) -> None:
-        failpoints.hit("fs.rmtree", path)
+        self._enter("rmtree", path)
         if os.path.isdir(path) and not os.path.islink(path):
             shutil.rmtree(path)
         else:
@@ -68,11 +73,11 @@ class FileSystem:
 
     def mkdir(self, path: StrPath, mode: int = 0o777) -> None:
         """Make ``path`` and its parents; an existing directory is fine."""
-        failpoints.hit("fs.mkdir", path)
+        self._enter("mkdir", path)
         os.makedirs(path, mode=mode, exist_ok=True)
 
     def symlink(self, target: StrPath, path: StrPath) -> None:
-        failpoints.hit("fs.symlink", path)
+        self._enter("symlink", path)
         os.symlink(target, path)
 
     def write_new(self, path: StrPath, data: bytes, mode: int = 0o666) -> None:
@@ -80,7 +85,7 @@ class FileSystem:
 
         On failure (a full disk) nothing is left at ``path``.
         """
-        failpoints.hit("fs.write", path)
+        self._enter("write", path)
         _write_file(path, (data,), mode)
 
     def copy_new(self, src: StrPath, path: StrPath) -> None:
@@ -88,14 +93,14 @@ class FileSystem:
 
         On failure nothing is left at ``path``.
         """
-        failpoints.hit("fs.copy", path)
+        self._enter("copy", path)
         with open(src, "rb") as fin:
             mode = stat.S_IMODE(os.fstat(fin.fileno()).st_mode)
             _write_file(path, _read_chunks(fin), mode)
 
     def fsync_dir(self, path: StrPath) -> None:
         """Make a directory's entries (creations, renames) durable."""
-        failpoints.hit("fs.fsync_dir", path)
+        self._enter("fsync_dir", path)
         if os.name == "nt":  # Windows cannot open a directory for fsync.
             return
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))

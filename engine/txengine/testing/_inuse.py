@@ -44,22 +44,15 @@ class InUseFileSystem(FileSystem):
             return False
         return (st.st_dev, st.st_ino) in self.busy
 
-    def _refuse(self, path: StrPath) -> None:
-        if self.in_use(path):
-            raise in_use_error(path)
-
-    def replace(self, src: StrPath, dst: StrPath) -> None:
-        self._refuse(dst)
-        super().replace(src, dst)
-
-    def unlink(self, path: StrPath) -> None:
-        self._refuse(path)
-        super().unlink(path)
-
-    def rmtree(self, path: StrPath) -> None:
-        self._refuse(path)
-        if os.path.isdir(path) and not os.path.islink(path):
+    def _enter(self, call: str, path: StrPath) -> None:
+        super()._enter(call, path)  # the failpoint first, as on a real in-use file
+        if call in ("replace", "unlink", "rmtree"):  # (replace passes its target)
+            self._refuse(path)
+        if call == "rmtree" and os.path.isdir(path) and not os.path.islink(path):
             for root, dirs, files in os.walk(path):
                 for name in dirs + files:
                     self._refuse(os.path.join(root, name))
-        super().rmtree(path)
+
+    def _refuse(self, path: StrPath) -> None:
+        if self.in_use(path):
+            raise in_use_error(path)
