@@ -29,6 +29,7 @@ from txengine import (
     atomic_copy,
     atomic_symlink,
     discard,
+    is_engine_temp,
     restore,
     stash,
 )
@@ -241,10 +242,10 @@ def _is_ours(path: Path, target: str) -> bool:
 
 def _drop_temps(ctx: StepContext, path: Path, target: str) -> None:
     """Remove our own half-placed shims: the temporary sibling that ``atomic_symlink`` or
-    ``atomic_copy`` made before a crash cut it short of its rename (``.NAME.tmp-XXXX``).
+    ``atomic_copy`` made before a crash cut it short of its rename (``is_engine_temp``).
     Only a temp that is the shim we would place (a link to, or copy of, ``target``) goes."""
-    for sibling in sorted(path.parent.glob(f".{glob_escape(path.name)}.tmp-*")):
-        if _is_ours(sibling, target):
+    for sibling in sorted(path.parent.glob(f".{glob_escape(path.name)}.txengine-*.tmp")):
+        if is_engine_temp(sibling) and _is_ours(sibling, target):
             ctx.fs.unlink(sibling)
 
 

@@ -42,8 +42,10 @@ from ._fs import (
     atomic_symlink,
     atomic_write,
     discard,
+    is_engine_temp,
     restore,
     stash,
+    sweep_temps,
 )
 from ._journal import Journal, dump, load
 from ._lifecycle import AuditAction, OpState, StepStatus
@@ -110,9 +112,11 @@ __all__ = [
     "discard",
     "dump",
     "interruptible",
+    "is_engine_temp",
     "live_holder",
     "load",
     "open_journal",
     "restore",
     "stash",
+    "sweep_temps",
 ]

@@ -21,11 +21,13 @@ harness can enumerate every point an operation passes and then crash at each in 
 
 from __future__ import annotations
 
+import contextlib
 import errno as errno_mod
 import fnmatch
 import os
 import signal
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 ENV = "TXENGINE_FAILPOINTS"
@@ -89,6 +91,18 @@ def configure(spec: str | None, trace: str | None = None) -> None:
     _rules = parse(spec) if spec else []
     _trace = trace
     ACTIVE = bool(_rules or _trace)
+
+
+@contextlib.contextmanager
+def configured(spec: str | None, trace: str | None = None) -> Iterator[None]:
+    """These rules for the duration of a ``with`` block; the previous ones come back after."""
+    global _rules, _trace, ACTIVE
+    saved = _rules, _trace, ACTIVE
+    configure(spec, trace)
+    try:
+        yield
+    finally:
+        _rules, _trace, ACTIVE = saved
 
 
 def hit(name: str, path: str | os.PathLike[str] | None = None) -> None:

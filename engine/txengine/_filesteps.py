@@ -8,12 +8,11 @@ and revert can tell after a crash what is theirs.
 
 from __future__ import annotations
 
-import fnmatch
 import os
 from pathlib import Path
 from typing import ClassVar
 
-from ._fs import FileSystem, atomic_write, discard, restore, stash
+from ._fs import atomic_write, discard, restore, stash, sweep_temps
 from ._steps import Result, Step, StepContext
 
 
@@ -22,15 +21,6 @@ def _holds(path: Path, data: bytes) -> bool:
     if path.is_symlink() or not path.is_file():
         return False
     return path.read_bytes() == data
-
-
-def _sweep_temps(fs: FileSystem, path: Path) -> None:
-    """Remove temp siblings that an atomic write of ``path`` left behind when it was killed."""
-    pattern = f".{path.name}.tmp-" + "[0-9a-f]" * 8
-    if path.parent.is_dir():
-        for entry in os.scandir(path.parent):
-            if fnmatch.fnmatchcase(entry.name, pattern):
-                fs.unlink(entry.path)
 
 
 class PlaceFile(Step, frozen=True):
@@ -54,7 +44,7 @@ class PlaceFile(Step, frozen=True):
 
     async def apply(self, ctx: StepContext) -> Result:
         path, (old, absent) = Path(self.path), self._marks(ctx)
-        _sweep_temps(ctx.fs, path)
+        sweep_temps(path.parent, ctx.fs)  # a temp of a killed attempt
         if not (os.path.lexists(old) or os.path.lexists(absent)):
             # First attempt: record the pre-state before touching the path.
             if os.path.lexists(path):
@@ -76,7 +66,7 @@ class PlaceFile(Step, frozen=True):
 
     async def revert(self, ctx: StepContext, result: Result | None) -> None:
         path, (old, absent) = Path(self.path), self._marks(ctx)
-        _sweep_temps(ctx.fs, path)
+        sweep_temps(path.parent, ctx.fs)  # a temp of a killed attempt
         if not (os.path.lexists(old) or os.path.lexists(absent)):
             return  # the path was never touched (or the revert already finished)
         if _holds(path, self.data.encode()):

@@ -44,7 +44,7 @@ from ._events import (
     StepRevertStarted,
     StepStarted,
 )
-from ._fs import FileSystem, atomic_write
+from ._fs import FileSystem, atomic_write, sweep_temps
 from ._lock import JournalLock
 from ._private import lock_private_dir
 from ._replay import JournalState
@@ -324,12 +324,14 @@ class Journal:
         warn: Warn | None = None,
         fs: FileSystem | None = None,
     ) -> Journal:
-        """Lock the journal at ``directory`` (created if missing), fold it, cut a torn tail."""
+        """Lock the journal at ``directory`` (created if missing), sweep the temp files of
+        killed writers, fold it, cut a torn tail."""
         directory = Path(directory)
         fs = fs or FileSystem()
         lock = lock_private_dir(fs, directory, timeout, on_wait)
         journal = cls(directory, lock, fs)
         try:
+            sweep_temps(directory, fs)  # a snapshot or log temp that a kill left
             journal._load(warn)
         except BaseException:
             lock.release()

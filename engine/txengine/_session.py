@@ -110,8 +110,7 @@ def _open(
     warn: Warn | None,
     fs: FileSystem | None,
 ) -> Journal:
-    # The engine sweeps its own temp files here, once kit's sweep_temps is wired in
-    # (Journal.open sweeps the journal directory itself).
+    # Journal.open sweeps the temp files a kill left in the journal directory.
     return Journal.open(directory, timeout=timeout, on_wait=on_wait, warn=warn, fs=fs)
 
 

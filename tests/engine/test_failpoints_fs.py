@@ -1,9 +1,11 @@
-"""Failpoints (parsing, errors, trace) and the filesystem seam's Windows "in use" mode."""
+"""Failpoints (parsing, errors, trace) and the Windows "in use" double of the filesystem seam."""
 
 from __future__ import annotations
 
 import errno
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,7 @@ from txengine import (
 )
 from txengine import _failpoints as failpoints
 from txengine._failpoints import IN_USE_TEXT
+from txengine.testing import InUseFileSystem
 
 OLD = {"a": b"old a", "d": "dir", "d/x": b"x"}
 NEW = {"a": b"new a"}
@@ -106,6 +109,7 @@ def test_busy_file_refuses_unlink_and_replace_but_can_be_stashed(
     other.write_bytes(b"new")
     monkeypatch.setenv("TXENGINE_FS_BUSY", os.pathsep.join([str(busy), str(tmp_path / "gone")]))
     fs = FileSystem()
+    assert isinstance(fs, InUseFileSystem)
     for call in (lambda: fs.unlink(busy), lambda: fs.replace(other, busy)):
         with pytest.raises(PermissionError) as info:
             call()
@@ -118,7 +122,7 @@ def test_busy_file_refuses_unlink_and_replace_but_can_be_stashed(
     assert busy.read_bytes() == b"new"
     assert discard(fs, tmp_path / "stash") is False  # still in use under its new name
     assert stashed.read_bytes() == b"running"
-    assert discard(FileSystem(busy=[]), tmp_path / "stash") is True
+    assert discard(InUseFileSystem(busy=[]), tmp_path / "stash") is True
     assert not (tmp_path / "stash").exists()
 
 
@@ -146,3 +150,17 @@ async def test_in_use_files_leave_cleanup_pending_until_a_later_run(
     assert load(jdir).ops[view.id].state == "done"
     assert not stash_dir.exists()
     assert tree(root) == NEW
+
+
+def test_the_in_use_double_is_loaded_only_when_asked_for() -> None:
+    """A normal run imports no emulation code; TXENGINE_FS_BUSY swaps the double in."""
+    code = (
+        "import sys, txengine; fs = txengine.FileSystem();"
+        " print(type(fs).__name__, 'txengine.testing' in sys.modules)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TXENGINE_FS_BUSY"}
+    plain = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert plain.stdout.split() == ["FileSystem", "False"], plain.stderr
+    env["TXENGINE_FS_BUSY"] = "/nonexistent"
+    busy = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert busy.stdout.split() == ["InUseFileSystem", "True"], busy.stderr

@@ -184,7 +184,8 @@ def test_a_scenario_that_cannot_run_is_refused(tmp_path: Path) -> None:
 def test_failure_exit_with_a_commit_needs_a_revert_beside_it() -> None:
     """A child that reports failure although its operation committed is caught; one that
     ran two operations, one committed and one reverted, may rightly fail."""
-    from txengine.testing import _Broken, _check_stopped, _Status
+    from txengine.testing._cases import _Broken
+    from txengine.testing._checks import _check_stopped, _Status
 
     sc = Scenario("two-ops", lambda w: None, [], lambda w, r: [], tree_picture, old=1, new=2)
     only_commit = _Status(2, [], committed=True, reverted=False, started=True)
