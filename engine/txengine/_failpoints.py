@@ -16,7 +16,8 @@ it every matching hit fires. ``ACTION`` is one of:
 ``sleep:SECONDS``  block, to give a test a window for a signal
 ``fill``           fill the filesystem holding the hit's path (its free blocks, then its free
                    inodes) with ``.txengine-fill-*`` files at its mount point, then go on: the
-                   writes that follow get a real ENOSPC (mount it with a small ``nr_inodes``)
+                   writes that follow get a real ENOSPC (mount it with a small ``nr_inodes``);
+                   ``fill:blocks`` leaves the inodes, so a new file is made and its write fails
 
 ``TXENGINE_FAILPOINT_TRACE=FILE`` appends one line per hit (``name<TAB>path``) to FILE, so a
 harness can enumerate every point an operation passes and then crash at each in turn.
@@ -72,7 +73,7 @@ def parse(spec: str) -> list[Rule]:
 
 def _check_action(action: str) -> None:
     kind, _, arg = action.partition(":")
-    if kind in ("kill", "in-use", "fill") and not arg:
+    if (kind in ("kill", "in-use", "fill") and not arg) or action == "fill:blocks":
         return
     if kind == "error" and isinstance(getattr(errno_mod, arg, None), int):
         return
@@ -128,10 +129,10 @@ def _fire(action: str, name: str, path: str | os.PathLike[str] | None) -> None:
     elif kind == "sleep":
         time.sleep(float(arg))
     elif kind == "fill":
-        _fill(os.path.abspath(path if path is not None else "."))
+        _fill(os.path.abspath(path if path is not None else "."), inodes=arg != "blocks")
 
 
-def _fill(path: str) -> None:
+def _fill(path: str, inodes: bool) -> None:
     top = path
     while not os.path.exists(top):
         top = os.path.dirname(top)
@@ -147,7 +148,7 @@ def _fill(path: str) -> None:
         if e.errno != errno_mod.ENOSPC:
             raise
     try:
-        for n in itertools.count():
+        for n in itertools.count() if inodes else ():
             os.close(os.open(f"{filler}.{n}", os.O_CREAT | os.O_WRONLY))
     except OSError as e:
         if e.errno != errno_mod.ENOSPC:

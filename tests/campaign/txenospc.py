@@ -130,14 +130,18 @@ def json_documents(text: str) -> list[Any]:
 
 @dataclass(frozen=True)
 class Sweep:
-    """One command of txdemo, with symlink or copy shims."""
+    """One command of txdemo, with symlink or copy shims, and how full the disk gets."""
 
     command: str  # "install", "upgrade", "uninstall"
     shims: str  # "symlink" or "copy"
+    #: "fill" (no block and no inode left) or "fill:blocks" (the usual full disk: a file
+    #: can still be created, and its first block is refused)
+    fill: str = "fill"
 
     @property
     def name(self) -> str:
-        return self.command + ("-copy" if self.shims == "copy" else "")
+        shims = "-copy" if self.shims == "copy" else ""
+        return f"{self.command}{shims}{'-blocks' if self.fill == 'fill:blocks' else ''}"
 
     def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         return {"TXTOOL_SHIMS": self.shims, **(extra or {})}
@@ -156,7 +160,10 @@ class Sweep:
 
 
 SWEEPS = tuple(
-    Sweep(c, s) for c in ("install", "upgrade", "uninstall") for s in ("symlink", "copy")
+    Sweep(c, s, f)
+    for c in ("install", "upgrade", "uninstall")
+    for s in ("symlink", "copy")
+    for f in ("fill", "fill:blocks")
 )
 
 
@@ -263,7 +270,7 @@ def _check(
     s: Sweep, cal: Calibration, k: int, wheels: Path, mnt: Path, world: Path, problems: list[str]
 ) -> str:
     before = set(_ops(world))
-    env = s.env({"TXENGINE_FAILPOINTS": f"*#{k}=fill"})
+    env = s.env({"TXENGINE_FAILPOINTS": f"*#{k}={s.fill}"})
     proc = tc.txtool(world, *s.argv(wheels), "--json", env=env)
     rc = proc.returncode
     if "Traceback" in proc.stderr:
