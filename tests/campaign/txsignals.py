@@ -170,6 +170,8 @@ def run_case(m: Moment, sig: str, wheels: Path, w: Worlds, root: Path) -> tuple[
             problems.append(
                 f"exit {rc}, nothing committed, but not the old world: {tools} {strays}"
             )
+        if m.early and (incomplete or rc not in (130, -SIGNALS[sig])):
+            problems.append(f"interrupted before any side effect, yet {outcome}")
     again = tc.txtool(world, "upgrade", "txdemo")
     tools, strays = tc.split(tc.picture(world))
     st = tc.txtool(world, "status")
