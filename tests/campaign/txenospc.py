@@ -130,18 +130,23 @@ def json_documents(text: str) -> list[Any]:
 
 @dataclass(frozen=True)
 class Sweep:
-    """One command of txdemo, with symlink or copy shims, and how full the disk gets."""
+    """One command of txdemo: its shims, how full the disk gets, whether records are aligned.
+
+    ``fill`` leaves no block and no inode; ``fill:blocks`` is the usual full disk, where a
+    file can still be created and its first block is refused. ``aligned`` lengthens the
+    wheelhouse's path (see :func:`padded`), which the install records, per point, so that
+    the record written at that point does not fit in the log's last page: then that very
+    record meets the ENOSPC.
+    """
 
     command: str  # "install", "upgrade", "uninstall"
     shims: str  # "symlink" or "copy"
-    #: "fill" (no block and no inode left) or "fill:blocks" (the usual full disk: a file
-    #: can still be created, and its first block is refused)
-    fill: str = "fill"
+    fill: str  # "fill" or "fill:blocks"
+    aligned: bool
 
     @property
     def name(self) -> str:
-        shims = "-copy" if self.shims == "copy" else ""
-        return f"{self.command}{shims}{'-blocks' if self.fill == 'fill:blocks' else ''}"
+        return self.command + ("-copy" if self.shims == "copy" else "")
 
     def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         return {"TXTOOL_SHIMS": self.shims, **(extra or {})}
@@ -159,12 +164,18 @@ class Sweep:
         return [self.command, "txdemo"]
 
 
+#: Symlink shims on a disk without a block or an inode left, each record made to need a new
+#: page; copy shims on a disk without a block (their temporary file is made, its write fails).
 SWEEPS = tuple(
-    Sweep(c, s, f)
+    sweep
     for c in ("install", "upgrade", "uninstall")
-    for s in ("symlink", "copy")
-    for f in ("fill", "fill:blocks")
+    for sweep in (Sweep(c, "symlink", "fill", True), Sweep(c, "copy", "fill:blocks", False))
 )
+PAGE = os.sysconf("SC_PAGE_SIZE")
+MAX_PAD = 3000  # the longest padding of the wheelhouse's path tried to align a record
+MIN_PAD = 2  # "/x": the shortest padding
+PROBE_PAD = 1000  # the padding of the second clean run, which measures each record's slope
+MARGIN = 24  # bytes a record must reach over its page's end and back (timestamps vary)
 
 
 def sweep(name: str) -> Sweep:
@@ -182,6 +193,14 @@ class Calibration:
     points: list[int]
     old: dict[str, Any]
     new: dict[str, Any]
+    #: Point -> how many characters pad the wheelhouse's path so that its record needs a page.
+    pads: dict[int, int]
+
+    def record(self, k: int) -> int | None:
+        """Which record of the run (1-based) point ``k`` writes, if it writes one."""
+        if not self.hits[k - 1].name.startswith("journal.before."):
+            return None
+        return sum(1 for h in self.hits[:k] if h.name.startswith("journal.before."))
 
     def label(self, k: int) -> str:
         """``record step-started #2``, ``fs.copy bin/.txdemo.tmp-*``: what point ``k`` is."""
@@ -202,9 +221,48 @@ def _read_hits(path: Path) -> list[Hit]:
     return hits
 
 
-def calibrate(s: Sweep, wheels: Path, root: Path) -> Calibration:
-    """Run the sweep's command once, cleanly, on a tmpfs; find its points."""
-    case = root / f"{s.name}-clean"
+def padded(wheels: Path, pad: int) -> Path:
+    """The wheelhouse under a path exactly ``pad`` characters longer than that of
+    ``padded(wheels, MIN_PAD)``'s base: directories of ``x``s and a symlink (the path is
+    recorded as given, not resolved). ``pad`` 0 is the wheelhouse itself."""
+    if pad == 0:
+        return wheels
+    if pad < MIN_PAD:
+        raise ValueError(f"pad {pad} < {MIN_PAD}")
+    chunks, last = divmod(pad - MIN_PAD, 200)
+    here = wheels.parent / "padded"
+    for _ in range(chunks):
+        here /= "x" * 199
+    link = here / ("w" * (last + 1))  # never the name of one of the directories
+    here.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        link.symlink_to(wheels)
+    return link
+
+
+def _log_lines(world: Path) -> list[bytes]:
+    try:
+        return (world / "home" / "journal" / "journal.log").read_bytes().splitlines(True)
+    except FileNotFoundError:
+        return []
+
+
+@dataclass
+class _CleanRun:
+    hits: list[Hit]
+    old: dict[str, Any]
+    new: dict[str, Any]
+    records: list[tuple[int, int]]  # (offset, length) of each record the run appended
+    targets: set[Path]
+
+
+def case_dir(root: Path, s: Sweep, k: int | None) -> Path:
+    """Where case ``k`` (None: a clean run) mounts its tmpfs. Every one has a name of the
+    same length: the world's path is in the records, and alignment counts their bytes."""
+    return root / f"{s.name}-{'cal' if k is None else f'{k:03d}'}"
+
+
+def _clean_run(s: Sweep, wheels: Path, case: Path) -> _CleanRun:
     shutil.rmtree(case, ignore_errors=True)
     case.mkdir(parents=True)
     trace = case / "trace.txt"
@@ -212,21 +270,65 @@ def calibrate(s: Sweep, wheels: Path, root: Path) -> Calibration:
         world = mnt / "w"
         s.setup(world, wheels)
         old = tc.picture(world)
+        before = _log_lines(world)
         env = s.env({"TXENGINE_FAILPOINT_TRACE": str(trace)})
         tc.txtool(world, *s.argv(wheels), env=env, check=True)
         new = tc.picture(world)
-        targets = {world / "bin", world / "home" / "journal"}
+        after = _log_lines(world)
         hits = _read_hits(trace)
+    shutil.rmtree(case, ignore_errors=True)
     if old["strays"] or new["strays"]:
         raise AssertionError(f"the clean run of {s.name} left strays: {old} {new}")
+    if after[: len(before)] != before:
+        raise AssertionError(f"the clean run of {s.name} rewrote the log (compaction?)")
+    offset, records = sum(map(len, before)), []
+    for line in after[len(before) :]:
+        records.append((offset, len(line)))
+        offset += len(line)
+    return _CleanRun(hits, old, new, records, {world / "bin", world / "home" / "journal"})
+
+
+def _slack(offset: int, length: int) -> int:
+    """How far a record written at ``offset`` reaches over its page's end and back: > 0 when
+    it needs a new page (the smaller of the two overlaps)."""
+    start = offset % PAGE
+    return min(start + length - PAGE, PAGE - start)
+
+
+def calibrate(s: Sweep, wheels: Path, root: Path, want: Sequence[str] = ()) -> Calibration:
+    """Run the sweep's command cleanly on a tmpfs; find its points and, for an aligned
+    sweep, the padding that makes each record need a new page (only for the points labelled
+    ``want``, when given).
+
+    Each record's offset and length grow linearly with the padding (the path is in a fixed
+    set of records), so two clean runs give every record's line, and the padding chosen is
+    the one that puts the record's page end nearest its middle."""
+    run = _clean_run(s, wheels, case_dir(root, s, None))
     points = [
         k
-        for k, h in enumerate(hits, 1)
+        for k, h in enumerate(run.hits, 1)
         if h.name.startswith("journal.before.")
-        or (h.name in _FILE_WRITES and Path(h.path).parent in targets)
+        or (h.name in _FILE_WRITES and Path(h.path).parent in run.targets)
     ]
-    shutil.rmtree(case, ignore_errors=True)
-    return Calibration(hits, points, old, new)
+    cal = Calibration(run.hits, points, run.old, run.new, {})
+    records = {k: n for k in points if (n := cal.record(k)) is not None}
+    if want:
+        records = {k: n for k, n in records.items() if cal.label(k) in want}
+    if not s.aligned or not records:
+        return cal
+    base = _clean_run(s, padded(wheels, MIN_PAD), case_dir(root, s, None))
+    probe = _clean_run(s, padded(wheels, MIN_PAD + PROBE_PAD), case_dir(root, s, None))
+
+    def at(n: int, q: int) -> tuple[int, int]:  # the record's (offset, length) at pad q
+        (o0, n0), (o1, n1) = base.records[n - 1], probe.records[n - 1]
+        d = q - MIN_PAD
+        return o0 + (o1 - o0) * d // PROBE_PAD, n0 + (n1 - n0) * d // PROBE_PAD
+
+    for k, n in records.items():
+        best = max(range(MIN_PAD, MAX_PAD + 1), key=lambda q: _slack(*at(n, q)))
+        if _slack(*at(n, best)) >= MARGIN:
+            cal.pads[k] = best
+    return cal
 
 
 # -- one case ---------------------------------------------------------------------------------
@@ -249,12 +351,13 @@ class Outcome:
 
 def run_case(s: Sweep, cal: Calibration, k: int, wheels: Path, root: Path) -> Outcome:
     """Fill the disk at point ``k`` of ``s``; check the promise, then the re-run."""
-    case = root / f"{s.name}-{k}"
+    case = case_dir(root, s, k)
     shutil.rmtree(case, ignore_errors=True)
     case.mkdir(parents=True)
     problems: list[str] = []
     with tmpfs(case / "mnt") as mnt:
         world = mnt / "w"
+        wheels = padded(wheels, cal.pads.get(k, 0))
         s.setup(world, wheels)
         try:
             summary = _check(s, cal, k, wheels, mnt, world, problems)
@@ -270,6 +373,7 @@ def _check(
     s: Sweep, cal: Calibration, k: int, wheels: Path, mnt: Path, world: Path, problems: list[str]
 ) -> str:
     before = set(_ops(world))
+    lines = len(_log_lines(world))
     env = s.env({"TXENGINE_FAILPOINTS": f"*#{k}={s.fill}"})
     proc = tc.txtool(world, *s.argv(wheels), "--json", env=env)
     rc = proc.returncode
@@ -291,6 +395,10 @@ def _check(
         mine = []
     state = ",".join(sorted({v.state for v in mine})) or "no operation"
     summary = f"exit {rc}, {state}"
+    n = cal.record(k)
+    if n is not None and k in cal.pads:
+        refused = len(_log_lines(world)) - lines == n - 1
+        summary = f"{'this record refused' if refused else 'record written'}; {summary}"
     committed = any(v.committed for v in mine)
     incomplete = [v for v in mine if v.incomplete]
     pic = tc.picture(world)
@@ -366,7 +474,7 @@ def run_sweep(
         name = f"fill@{k}:{cal.label(k)}"
         if out.problems:
             message = "; ".join(out.problems)
-            report.failures.append(Failure(name, message, repro(s, k), root / f"{s.name}-{k}"))
+            report.failures.append(Failure(name, message, repro(s, k), case_dir(root, s, k)))
         else:
             report.passed += 1
         if progress:
