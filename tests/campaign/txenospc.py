@@ -143,10 +143,17 @@ class Sweep:
     shims: str  # "symlink" or "copy"
     fill: str  # "fill" or "fill:blocks"
     aligned: bool
+    #: Failed installs (closed operations) added to the old world, so that the command's
+    #: operation is the 100th closed one in the log and txtool compacts the journal after it.
+    history: int = 0
 
     @property
     def name(self) -> str:
-        return self.command + ("-copy" if self.shims == "copy" else "")
+        return (
+            self.command
+            + ("-copy" if self.shims == "copy" else "")
+            + ("-compact" if self.history else "")
+        )
 
     def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         return {"TXTOOL_SHIMS": self.shims, **(extra or {})}
@@ -157,6 +164,16 @@ class Sweep:
             tc.txtool(
                 world, "install", "txdemo==1.0", *tc.source(wheels), env=self.env(), check=True
             )
+        if self.history:  # in one process: an interpreter start-up per failure is too slow
+            argv = ["install", "no-such-tool", *tc.source(wheels)]
+            code = f"from txtool.cli import main\nfor _ in range({self.history}): main({argv!r})"
+            subprocess.run(
+                [tc.PY, "-c", code],
+                cwd=world,
+                env=tc.base_env(world, self.env()),
+                check=True,
+                capture_output=True,
+            )
 
     def argv(self, wheels: Path) -> list[str]:
         if self.command == "install":
@@ -165,11 +182,16 @@ class Sweep:
 
 
 #: Symlink shims on a disk without a block or an inode left, each record made to need a new
-#: page; copy shims on a disk without a block (their temporary file is made, its write fails).
-SWEEPS = tuple(
-    sweep
-    for c in ("install", "upgrade", "uninstall")
-    for sweep in (Sweep(c, "symlink", "fill", True), Sweep(c, "copy", "fill:blocks", False))
+#: page; copy shims on a disk without a block (their temporary file is made, its write fails);
+#: and an upgrade that is the 100th closed operation, so that the journal is compacted after
+#: it (the snapshot and the new log are new files).
+SWEEPS = (
+    *(
+        sweep
+        for c in ("install", "upgrade", "uninstall")
+        for sweep in (Sweep(c, "symlink", "fill", True), Sweep(c, "copy", "fill:blocks", False))
+    ),
+    Sweep("upgrade", "symlink", "fill:blocks", False, history=98),
 )
 PAGE = os.sysconf("SC_PAGE_SIZE")
 MAX_PAD = 3000  # the longest padding of the wheelhouse's path tried to align a record
@@ -247,6 +269,11 @@ def _log_lines(world: Path) -> list[bytes]:
         return []
 
 
+def _is_record(line: bytes) -> bool:
+    """Not the log's header (written with the log, not by a ``journal.before`` point)."""
+    return b'"type":"header"' not in line
+
+
 @dataclass
 class _CleanRun:
     hits: list[Hit]
@@ -258,8 +285,30 @@ class _CleanRun:
 
 def case_dir(root: Path, s: Sweep, k: int | None) -> Path:
     """Where case ``k`` (None: a clean run) mounts its tmpfs. Every one has a name of the
-    same length: the world's path is in the records, and alignment counts their bytes."""
+    same length: the world's path is in the records, and alignment counts their bytes. A
+    sweep with a history has one place for all, where its old world is copied in."""
+    if s.history:
+        return root / f"{s.name}-run"
     return root / f"{s.name}-{'cal' if k is None else f'{k:03d}'}"
+
+
+_templates: dict[Path, Path] = {}
+
+
+def _setup(s: Sweep, world: Path, wheels: Path) -> None:
+    """Build the old world (a long history is built once, then copied in)."""
+    if not s.history:
+        s.setup(world, wheels)
+        return
+    template = _templates.get(world)
+    if template is None:
+        s.setup(world, wheels)
+        template = world.parent.parent.with_name(world.parent.parent.name + "-template")
+        shutil.rmtree(template, ignore_errors=True)
+        shutil.copytree(world, template, symlinks=True)
+        _templates[world] = template
+    else:
+        shutil.copytree(template, world, symlinks=True)
 
 
 def _clean_run(s: Sweep, wheels: Path, case: Path) -> _CleanRun:
@@ -268,7 +317,7 @@ def _clean_run(s: Sweep, wheels: Path, case: Path) -> _CleanRun:
     trace = case / "trace.txt"
     with tmpfs(case / "mnt") as mnt:
         world = mnt / "w"
-        s.setup(world, wheels)
+        _setup(s, world, wheels)
         old = tc.picture(world)
         before = _log_lines(world)
         env = s.env({"TXENGINE_FAILPOINT_TRACE": str(trace)})
@@ -283,7 +332,8 @@ def _clean_run(s: Sweep, wheels: Path, case: Path) -> _CleanRun:
         raise AssertionError(f"the clean run of {s.name} rewrote the log (compaction?)")
     offset, records = sum(map(len, before)), []
     for line in after[len(before) :]:
-        records.append((offset, len(line)))
+        if _is_record(line):
+            records.append((offset, len(line)))
         offset += len(line)
     return _CleanRun(hits, old, new, records, {world / "bin", world / "home" / "journal"})
 
@@ -358,7 +408,7 @@ def run_case(s: Sweep, cal: Calibration, k: int, wheels: Path, root: Path) -> Ou
     with tmpfs(case / "mnt") as mnt:
         world = mnt / "w"
         wheels = padded(wheels, cal.pads.get(k, 0))
-        s.setup(world, wheels)
+        _setup(s, world, wheels)
         try:
             summary = _check(s, cal, k, wheels, mnt, world, problems)
         finally:
@@ -373,7 +423,7 @@ def _check(
     s: Sweep, cal: Calibration, k: int, wheels: Path, mnt: Path, world: Path, problems: list[str]
 ) -> str:
     before = set(_ops(world))
-    lines = len(_log_lines(world))
+    lines = sum(map(_is_record, _log_lines(world)))
     env = s.env({"TXENGINE_FAILPOINTS": f"*#{k}={s.fill}"})
     proc = tc.txtool(world, *s.argv(wheels), "--json", env=env)
     rc = proc.returncode
@@ -397,7 +447,7 @@ def _check(
     summary = f"exit {rc}, {state}"
     n = cal.record(k)
     if n is not None and k in cal.pads:
-        refused = len(_log_lines(world)) - lines == n - 1
+        refused = sum(map(_is_record, _log_lines(world))) - lines == n - 1
         summary = f"{'this record refused' if refused else 'record written'}; {summary}"
     committed = any(v.committed for v in mine)
     incomplete = [v for v in mine if v.incomplete]
@@ -466,7 +516,7 @@ def run_sweep(
     ks = list(points) if points is not None else cal.points
     report = Report(s.name, "enospc")
     report.notes.append(f"  {len(cal.points)} points (records and file writes) in a clean run")
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
+    with ThreadPoolExecutor(max_workers=1 if s.history else jobs) as pool:
         results = list(pool.map(lambda k: (k, run_case(s, cal, k, wheels, root)), ks))
     for k, out in results:
         report.tried += 1
