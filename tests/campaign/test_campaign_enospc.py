@@ -15,14 +15,10 @@ from txengine.testing import failpoints
 REASON = te.unavailable()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")
 
-_calibrations: dict[str, te.Calibration] = {}
-
 
 def _case(name: str, label: str, wheels: Path, root: Path) -> te.Outcome:
     s = te.sweep(name)
-    if name not in _calibrations:
-        _calibrations[name] = te.calibrate(s, wheels, root)
-    cal = _calibrations[name]
+    cal = te.calibrate(s, wheels, root, want=(label,))
     return te.run_case(s, cal, te.point(cal, label), wheels, root)
 
 
@@ -35,26 +31,29 @@ def _xfail(reason: str) -> pytest.MarkDecorator:
     [
         ("install", "record op-started"),
         ("install", "fs.symlink bin/.txdemo.tmp-*"),
-        ("install", "record cleaned-up"),
         ("upgrade", "record step-started #2"),
         ("upgrade", "record committed"),
-        ("upgrade-copy", "fs.copy bin/.txdemo.tmp-*"),
+        ("uninstall", "record op-started"),
         pytest.param(
-            "upgrade-copy-blocks",
+            "upgrade",
+            "record cleaned-up",
+            marks=_xfail("item 8: ENOSPC in `cleaned-up` after the commit exits 1"),
+        ),
+        pytest.param(
+            "uninstall",
+            "record step-started",
+            marks=_xfail("item 6: re-running `uninstall` refuses over its incomplete operation"),
+        ),
+        pytest.param(
+            "upgrade-copy",
             "fs.copy bin/.txdemo.tmp-*",
             marks=_xfail("item 11: a partial copy shim `.txdemo.tmp-*` stays in the bin dir"),
         ),
         pytest.param(
-            "install-blocks",
+            "install-copy",
             "fs.write journal/.journal.log.tmp-*",
             marks=_xfail("item 11: the journal's partial `.journal.log.tmp-*` stays"),
         ),
-        pytest.param(
-            "uninstall",
-            "record op-started",
-            marks=_xfail("item 6: re-running `uninstall` refuses over its incomplete operation"),
-        ),
-        ("uninstall", "record cleaned-up"),
     ],
 )
 def test_full_disk_keeps_the_promise(
