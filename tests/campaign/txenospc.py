@@ -328,9 +328,11 @@ def _clean_run(s: Sweep, wheels: Path, case: Path) -> _CleanRun:
     shutil.rmtree(case, ignore_errors=True)
     if old["strays"] or new["strays"]:
         raise AssertionError(f"the clean run of {s.name} left strays: {old} {new}")
-    if after[: len(before)] != before:
-        raise AssertionError(f"the clean run of {s.name} rewrote the log (compaction?)")
     offset, records = sum(map(len, before)), []
+    if after[: len(before)] != before:  # compacted: the records' offsets are not measured
+        if s.aligned:
+            raise AssertionError(f"the clean run of {s.name} rewrote the log (compaction?)")
+        after = before
     for line in after[len(before) :]:
         if _is_record(line):
             records.append((offset, len(line)))
