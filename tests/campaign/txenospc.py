@@ -4,14 +4,18 @@ shim write of ``install``, ``upgrade`` (1.0 -> 2.0) and ``uninstall``.
 Each case mounts its own small tmpfs (root only: :func:`unavailable` says why not), puts the
 txtool world on it (``TXTOOL_HOME`` and ``TXTOOL_BIN_DIR``), builds the old world with the real
 CLI, then runs the command with the failpoint action ``fill`` at one point of a clean run's
-trace (``TXENGINE_FAILPOINT_TRACE``): at that instant the child fills every free block and
-inode of the tmpfs and goes on, so the write that follows meets a real ENOSPC from the kernel.
-tmpfs allocates whole pages, so a journal record that still fits in the log's last page is
-written and the ENOSPC lands on the next write that needs a page or an inode: the sweep
-covers every place a full disk can really strike after each point. The points are every
+trace (``TXENGINE_FAILPOINT_TRACE``): at that instant the child fills the tmpfs and goes on,
+so the write that follows meets a real ENOSPC from the kernel. The points are every
 ``journal.before.*`` hit (each record) and every file the run creates in the bin dir or the
-journal dir (shims, their temporaries, the journal's own atomic writes), for symlink shims and
-for copy shims (``TXTOOL_SHIMS=copy``: a shim is then a real file write).
+journal dir (shims, their temporaries, the journal's own atomic writes).
+
+tmpfs allocates whole pages: a record that still fits in the log's last page is written
+even on a full disk. So the symlink sweeps are *aligned*: per point, the wheelhouse's path
+(recorded by the install) is lengthened so that the record written there straddles a page
+end, and that very record is refused (the outcome says "this record refused"). The copy
+sweeps fill only the blocks (``fill:blocks``), the usual full disk: a shim's temporary file
+is created and its write fails. ``upgrade-compact`` is an upgrade that is the 100th closed
+operation, so txtool compacts the journal after it on the full disk.
 
 After each case (the promise of docs/cli.md, checked on the real files):
 
@@ -23,8 +27,8 @@ After each case (the promise of docs/cli.md, checked on the real files):
   ``txtool status`` (run on the still full disk) naming it;
 * a failure reported as undone (exit 1) leaves no ``.*tmp*`` file in the bin dir or the
   journal dir;
-* after freeing the space, re-running the same command ends in the new world, with nothing
-  incomplete and no temporary file left.
+* after freeing the space, re-running the same command (when it failed) ends in the new
+  world, with nothing incomplete and no temporary file left.
 
 ``python tests/campaign/txenospc.py SWEEP [K ...]`` runs one sweep (or only its points K) and
 keeps the case directories: that is the reproduction command of a failure.

@@ -197,6 +197,10 @@ def campaign(
 ) -> Report:
     """Every moment x every signal; one Report, as the harness's campaigns give."""
     t0 = time.monotonic()
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        # A background job of a non-interactive shell ignores SIGINT, and an ignored signal
+        # stays ignored across exec: the children would never see a Ctrl-C at start-up.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     w = worlds(wheels)
     root.mkdir(parents=True, exist_ok=True)
     cases = [(m, s) for s in signals for m in moments]
