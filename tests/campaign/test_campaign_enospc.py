@@ -30,8 +30,6 @@ def _xfail(reason: str) -> pytest.MarkDecorator:
     ("sweep", "label"),
     [
         ("install", "record op-started"),
-        ("install", "fs.symlink bin/.txdemo.tmp-*"),
-        ("upgrade", "record step-started #2"),
         ("upgrade", "record committed"),
         ("uninstall", "record op-started"),
         pytest.param(

@@ -359,20 +359,20 @@ def calibrate(s: Sweep, wheels: Path, root: Path, want: Sequence[str] = ()) -> C
     Each record's offset and length grow linearly with the padding (the path is in a fixed
     set of records), so two clean runs give every record's line, and the padding chosen is
     the one that puts the record's page end nearest its middle."""
-    run = _clean_run(s, wheels, case_dir(root, s, None))
+    # An aligned sweep's first run is already padded: it is also the base of the line.
+    base = _clean_run(s, padded(wheels, MIN_PAD) if s.aligned else wheels, case_dir(root, s, None))
     points = [
         k
-        for k, h in enumerate(run.hits, 1)
+        for k, h in enumerate(base.hits, 1)
         if h.name.startswith("journal.before.")
-        or (h.name in _FILE_WRITES and Path(h.path).parent in run.targets)
+        or (h.name in _FILE_WRITES and Path(h.path).parent in base.targets)
     ]
-    cal = Calibration(run.hits, points, run.old, run.new, {})
+    cal = Calibration(base.hits, points, base.old, base.new, {})
     records = {k: n for k in points if (n := cal.record(k)) is not None}
     if want:
         records = {k: n for k, n in records.items() if cal.label(k) in want}
     if not s.aligned or not records:
         return cal
-    base = _clean_run(s, padded(wheels, MIN_PAD), case_dir(root, s, None))
     probe = _clean_run(s, padded(wheels, MIN_PAD + PROBE_PAD), case_dir(root, s, None))
 
     def at(n: int, q: int) -> tuple[int, int]:  # the record's (offset, length) at pad q
