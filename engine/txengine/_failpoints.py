@@ -81,7 +81,7 @@ def _check_action(action: str) -> None:
         float(arg)
         return
     raise ValueError(
-        f"failpoint action {action!r}: expected kill, error:ENAME, in-use, sleep:S or fill"
+        f"failpoint action {action!r}: expected kill, error:ENAME, in-use, sleep:S, fill or fill:blocks"
     )
 
 
