@@ -14,6 +14,10 @@ it every matching hit fires. ``ACTION`` is one of:
 ``error:ENAME``    raise ``OSError`` with that errno, e.g. ``error:ENOSPC``
 ``in-use``         raise the error Windows gives for a file held open by another process
 ``sleep:SECONDS``  block, to give a test a window for a signal
+``fill``           fill the filesystem holding the hit's path (its free blocks, then its free
+                   inodes) with ``.txengine-fill-*`` files at its mount point, then go on: the
+                   writes that follow get a real ENOSPC (mount it with a small ``nr_inodes``);
+                   ``fill:blocks`` leaves the inodes, so a new file is made and its write fails
 
 ``TXENGINE_FAILPOINT_TRACE=FILE`` appends one line per hit (``name<TAB>path``) to FILE, so a
 harness can enumerate every point an operation passes and then crash at each in turn.
@@ -24,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import errno as errno_mod
 import fnmatch
+import itertools
 import os
 import signal
 import time
@@ -70,14 +75,16 @@ def parse(spec: str) -> list[Rule]:
 
 def _check_action(action: str) -> None:
     kind, _, arg = action.partition(":")
-    if kind in ("kill", "in-use") and not arg:
+    if (kind in ("kill", "in-use", "fill") and not arg) or action == "fill:blocks":
         return
     if kind == "error" and isinstance(getattr(errno_mod, arg, None), int):
         return
     if kind == "sleep":
         float(arg)
         return
-    raise ValueError(f"failpoint action {action!r}: expected kill, error:ENAME, in-use or sleep:S")
+    raise ValueError(
+        f"failpoint action {action!r}: expected kill, error:ENAME, in-use, sleep:S, fill or fill:blocks"
+    )
 
 
 _rules: list[Rule] = []
@@ -135,6 +142,31 @@ def _fire(action: str, name: str, path: str | os.PathLike[str] | None) -> None:
         raise OSError(code, f"{os.strerror(code)} (failpoint {name})", path)
     elif kind == "sleep":
         time.sleep(float(arg))
+    elif kind == "fill":
+        _fill(os.path.abspath(path if path is not None else "."), inodes=arg != "blocks")
+
+
+def _fill(path: str, inodes: bool) -> None:
+    top = path
+    while not os.path.exists(top):
+        top = os.path.dirname(top)
+    dev = os.stat(top).st_dev
+    while os.path.dirname(top) != top and os.stat(os.path.dirname(top)).st_dev == dev:
+        top = os.path.dirname(top)
+    filler = os.path.join(top, f".txengine-fill-{os.getpid()}")
+    try:
+        with open(filler, "ab", buffering=0) as f:
+            while True:  # a short write, then ENOSPC, when the last block is gone
+                f.write(bytes(1 << 20))
+    except OSError as e:
+        if e.errno != errno_mod.ENOSPC:
+            raise
+    try:
+        for n in itertools.count() if inodes else ():
+            os.close(os.open(f"{filler}.{n}", os.O_CREAT | os.O_WRONLY))
+    except OSError as e:
+        if e.errno != errno_mod.ENOSPC:
+            raise
 
 
 configure(os.environ.get(ENV), os.environ.get(TRACE_ENV))

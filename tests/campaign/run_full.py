@@ -18,6 +18,12 @@ each. Prints the harness's table and exits 1 on any failure (failing cases are k
 (see ``txcampaign.PerTool``); its fault campaign is left out, because a fault in one tool's
 upgrade correctly fails that tool (exit 1) while the others commit, which the harness's
 single-operation model reads as "reported failure but committed".
+
+Then the real faults: the real-ENOSPC sweep (``txenospc``: a tmpfs that really fills up at
+every record and every shim write of install, upgrade and uninstall, symlink and copy shims;
+root only, skipped with its reason otherwise) and the real-signal spread (``txsignals``:
+SIGINT and SIGTERM at every moment of an upgrade). ``--scenarios '' --no-fuzz`` runs only
+these; ``--no-enospc`` / ``--no-signals`` leave them out.
 """
 
 from __future__ import annotations
@@ -33,7 +39,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import txcampaign as tc  # noqa: E402
+import txenospc  # noqa: E402
 import txfuzz  # noqa: E402
+import txsignals  # noqa: E402
 
 from txengine.testing import (  # noqa: E402
     Report,
@@ -57,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--flips", type=int, default=1000, help="bit flips in the fuzz")
     p.add_argument("--no-fuzz", action="store_true")
+    p.add_argument("--no-enospc", action="store_true", help="leave out the real-ENOSPC sweep")
+    p.add_argument("--no-signals", action="store_true", help="leave out the real signals")
     p.add_argument(
         "--nested",
         choices=["none", "rotate", "all"],
@@ -74,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     campaigns = args.campaigns.split(",")
     reports: list[Report] = []
     t0 = time.monotonic()
-    for name in args.scenarios.split(","):
+    for name in filter(None, args.scenarios.split(",")):
         sc = tc.scenario(name, wheels)
         hits = enumerate_points(sc, root)
         print(f"== {name}: {len(hits)} failpoint hits in a clean run", flush=True)
@@ -96,6 +106,18 @@ def main(argv: list[str] | None = None) -> int:
         report = txfuzz.campaign(
             wheels, root / "fuzz", offsets="all", flips=args.flips, seed=args.seed, jobs=args.jobs
         )
+        print(report, flush=True)
+        reports.append(report)
+    if not args.no_enospc:
+        reason = txenospc.unavailable()
+        if reason:
+            print(f"== real-ENOSPC sweep skipped: {reason}", flush=True)
+        for s in () if reason else txenospc.SWEEPS:
+            report = txenospc.run_sweep(s, wheels, root / "enospc", jobs=min(args.jobs, 2))
+            print(report, flush=True)
+            reports.append(report)
+    if not args.no_signals:
+        report = txsignals.campaign(wheels, root / "signals", jobs=min(args.jobs, 2))
         print(report, flush=True)
         reports.append(report)
     elapsed = time.monotonic() - t0

@@ -22,6 +22,7 @@ everything" includes deleting the stash.
 
 from __future__ import annotations
 
+import filecmp
 import hashlib
 import os
 import subprocess
@@ -210,6 +211,13 @@ def _shim(
     shim: Path, envs: dict[str, tuple[str, str]], tools: dict[str, dict[str, Any]], run: bool
 ) -> list[str]:
     if not shim.is_symlink():
+        if shim.is_file():  # a copy shim (TXTOOL_SHIMS=copy): the bytes of an entry point
+            for env, (tool, label) in envs.items():
+                script = Path(env) / "bin" / shim.name
+                if script.is_file() and filecmp.cmp(script, shim, shallow=False):
+                    rel = os.path.relpath(script, env)
+                    tools[tool]["shims"][shim.name] = (label, rel, "copy")
+                    return []
         kind = "dir" if shim.is_dir() else "file"
         return [f"bin/{shim.name} ({kind}, not a shim)"]
     target = os.readlink(shim)
