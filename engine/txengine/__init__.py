@@ -14,7 +14,7 @@ See ``docs/embedding.md``.
 
 from __future__ import annotations
 
-from ._engine import Engine, Interrupted, Observer, describe_error, interruptible
+from ._engine import Engine, Observer, describe_error
 from ._errors import (
     IllegalTransition,
     JournalCorrupt,
@@ -37,6 +37,7 @@ from ._fs import (
     restore,
     stash,
 )
+from ._interrupt import Interrupted, interruptible
 from ._journal import Journal, dump, load
 from ._lock import live_holder
 from ._replay import Audit, JournalState, OperationView

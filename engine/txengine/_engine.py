@@ -9,11 +9,8 @@ between journal writes, never inside one, and leaves an operation that can be re
 
 from __future__ import annotations
 
-import signal
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any, TypeVar
-
-import anyio
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from . import _lifecycle as lc
 from ._errors import OperationFailed, OperationIncomplete, TxError
@@ -35,8 +32,6 @@ from ._fs import discard
 from ._journal import Journal
 from ._replay import DONE, REVERTING, OperationView
 from ._steps import Step, StepContext, StepTypes
-
-T = TypeVar("T")
 
 #: ``observer(event, view, index)``: event is one of "start", "done", "failed", "revert",
 #: "reverted", "committed", "rolled-back"; index is the step (-1 for the operation).
@@ -212,44 +207,3 @@ class Engine:
 
 def _errno(exc: BaseException) -> int | None:
     return exc.errno if isinstance(exc, OSError) else None
-
-
-class Interrupted(TxError):
-    """SIGINT or SIGTERM arrived; the run was cancelled between journal writes."""
-
-    def __init__(self, signum: int) -> None:
-        self.signum = signum
-        super().__init__(f"interrupted by {signal.Signals(signum).name}")
-
-
-async def interruptible(fn: Callable[[], Awaitable[T]]) -> T:
-    """Await ``fn()``; on SIGINT or SIGTERM cancel it and raise :class:`Interrupted`.
-
-    With Python's default handling a Ctrl-C raises KeyboardInterrupt anywhere, even
-    between a record's write and its fsync; here the signal becomes a cancellation,
-    which the journal's shielded writes wait out.
-    """
-    received: list[int] = []
-    results: list[T] = []
-    errors: list[Exception] = []
-
-    async def watch(*, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            task_status.started()
-            async for signum in signals:
-                received.append(signum)
-                tg.cancel_scope.cancel()
-                return
-
-    async with anyio.create_task_group() as tg:
-        await tg.start(watch)
-        try:
-            results.append(await fn())
-        except Exception as exc:  # re-raised below, unwrapped by the task group
-            errors.append(exc)
-        tg.cancel_scope.cancel()
-    if errors:
-        raise errors[0]
-    if received:
-        raise Interrupted(received[0])
-    return results[0]
