@@ -58,13 +58,14 @@ class Plan:
 @dataclass
 class Outcome:
     tool: str
-    action: (
-        str  # installed, upgraded, up-to-date, uninstalled, already-installed, resumed, reverted
-    )
+    # installed, upgraded, up-to-date, uninstalled, already-installed, resumed (an
+    # interrupted operation finished as this command's work), finished, reverted (resume)
+    action: str
     version: str | None = None
     old_version: str | None = None
     shims: dict[str, str] = field(default_factory=dict)
     op: str | None = None
+    kind: str | None = None  # for "finished"/"reverted": the kind of the operation resumed
 
     def to_json(self) -> dict[str, Any]:
         return {
