@@ -92,18 +92,32 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, restore_signals: bool = True) -> int:
+    """Run one command; return its exit code.
+
+    The process entry point (``python -m txtool``) passes ``restore_signals=False``: SIGINT
+    and SIGTERM are then ignored once the command is done, through the interpreter's
+    shutdown, so that a late Ctrl-C cannot kill a process whose work is complete. Callers
+    that go on in the same process get their own handlers back."""
     from .streams import guarded_streams
 
+    handled = [s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s]
+    old = {s: signal.getsignal(s) for s in handled} if _main_thread() else {}
     # SIGTERM as Ctrl-C: before the service holds the lock either one stops the command
     # with nothing changed; from then on the service defers them (see service.py).
-    old = signal.signal(signal.SIGTERM, _raise_interrupt) if _main_thread() else None
+    if old:
+        signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         with guarded_streams():
             return _main(argv)
     finally:
-        if old is not None:
-            signal.signal(signal.SIGTERM, old)
+        for s, h in old.items():
+            if restore_signals and h is not None:
+                signal.signal(s, h)
+            elif not restore_signals and s != getattr(signal, "SIGHUP", None):
+                # Ignored, not deferred: the interpreter's shutdown resets handlers to
+                # the defaults (a late Ctrl-C would kill the process) but keeps SIG_IGN.
+                signal.signal(s, signal.SIG_IGN)
 
 
 def _main(argv: Sequence[str] | None) -> int:

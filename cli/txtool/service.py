@@ -15,8 +15,8 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, Literal
@@ -140,23 +140,14 @@ class SignalGuard:
     def record(self, signum: int, frame: FrameType | None = None) -> None:
         self.received.append(signum)
 
-    @contextmanager
-    def deferred(self) -> Iterator[None]:
+    def defer(self) -> None:
+        """From now until the front end restores its handlers (or the process exits)."""
         if threading.current_thread() is not threading.main_thread():
-            yield  # signals reach only the main thread: that front end handles them
-            return
-        wanted: dict[signal.Signals, Any] = {
-            signal.SIGINT: self.record,
-            signal.SIGTERM: self.record,
-        }
+            return  # signals reach only the main thread: that front end handles them
+        signal.signal(signal.SIGINT, self.record)
+        signal.signal(signal.SIGTERM, self.record)
         if hasattr(signal, "SIGHUP"):
-            wanted[signal.SIGHUP] = signal.SIG_IGN
-        old = {s: signal.signal(s, h) for s, h in wanted.items()}
-        try:
-            yield
-        finally:
-            for s, h in old.items():
-                signal.signal(s, h)
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
 
 class _Session:
@@ -230,18 +221,16 @@ class Service:
 
     def install(self, specs: Sequence[str], opts: Options) -> Report:
         async def act(session: _Session, item: Item) -> Outcome:
-            item.tool = canonicalize_name(names.requirement(item.name).name)
             resumed = await self._recover(session, item, "install")
             if resumed is not None:
                 return resumed
             plan = session.installer.planner().install(item.name, opts)
             return await self._run_plan(session, item, plan)
 
-        return self._session([Item(s) for s in specs], act, jobs=1)
+        return self._session([Item(s, tool=_tool_of(s)) for s in specs], act, jobs=1)
 
     def uninstall(self, tools: Sequence[str]) -> Report:
         async def act(session: _Session, item: Item) -> Outcome:
-            item.tool = names.tool_name(item.name)
             resumed = await self._recover(session, item, "uninstall")
             if resumed is not None:
                 return resumed
@@ -249,13 +238,12 @@ class Service:
                 session, item, session.installer.planner().uninstall(item.name)
             )
 
-        return self._session([Item(n) for n in tools], act, jobs=1)
+        return self._session([Item(n, tool=names.tool_name(n)) for n in tools], act, jobs=1)
 
     def upgrade(
         self, tools: Sequence[str], opts: Options, *, everything: bool = False, jobs: int = 4
     ) -> Report:
         async def act(session: _Session, item: Item) -> Outcome:
-            item.tool = canonicalize_name(names.requirement(item.name).name)
             resumed = await self._recover(session, item, "upgrade")
             if resumed is not None:
                 return resumed
@@ -265,10 +253,13 @@ class Service:
 
         def targets(session: _Session) -> list[Item]:
             planner = session.installer.planner()
-            return [Item(t) for t in sorted(set(planner.tools) | set(planner.incomplete))]
+            return [Item(t, tool=t) for t in sorted(set(planner.tools) | set(planner.incomplete))]
 
         return self._session(
-            [Item(n) for n in tools], act, jobs=jobs, items_of=targets if everything else None
+            [Item(n, tool=_tool_of(n)) for n in tools],
+            act,
+            jobs=jobs,
+            items_of=targets if everything else None,
         )
 
     def resume(self, op: str | None, *, revert: bool = False) -> Report:
@@ -332,7 +323,8 @@ class Service:
         journal = self._open()
         report = Report(items)
         try:
-            with self.guard.deferred(), Reporter(self.live) as reporter:
+            self.guard.defer()  # the lock is held: from here on a signal stops nothing midway
+            with Reporter(self.live) as reporter:
                 session = _Session(
                     Installer.create(self.loc, journal, observer=reporter), self.guard
                 )
@@ -386,7 +378,10 @@ class Service:
         async def one(item: Item) -> None:
             async with limiter:
                 if session.guard.received:
-                    item.code, item.error = INTERRUPTED, "not attempted: interrupted"
+                    item.code, item.error = (
+                        INTERRUPTED,
+                        f"{item.tool or item.name}: not attempted (interrupted)",
+                    )
                     return
                 # "interrupted" until it ends: a cancellation leaves it so, to be settled.
                 item.since, item.status = session.journal.state.last_seq, "interrupted"
@@ -455,7 +450,10 @@ class Service:
         """After Ctrl-C: each item in flight is done, undone on the spot, or incomplete."""
         for item in report.items:
             if item.status == "not-attempted" and item.code == OK:
-                item.code, item.error = INTERRUPTED, "not attempted: interrupted"
+                item.code, item.error = (
+                    INTERRUPTED,
+                    f"{item.tool or item.name}: not attempted (interrupted)",
+                )
             if item.status != "interrupted":
                 continue
             view = session.op_since(item)
@@ -464,7 +462,7 @@ class Service:
                 continue
             item.code = INTERRUPTED
             if view is None or not view.incomplete:
-                item.error = "interrupted; nothing was changed"
+                item.error = f"{item.tool or item.name}: interrupted; nothing was changed"
             elif _nothing_to_undo(view):
                 self._revert_now(session, view)
                 item.error = (
@@ -484,6 +482,10 @@ class Service:
 
         with suppress(Interrupted):  # a second Ctrl-C leaves it incomplete, as a crash would
             anyio.run(lambda: interruptible(revert))
+
+
+def _tool_of(spec: str) -> str:
+    return canonicalize_name(names.requirement(spec).name)
 
 
 def _nothing_to_undo(view: OperationView) -> bool:
