@@ -149,7 +149,7 @@ class Planner:
             be.check_local_locations(index)  # a missing --find-links dir is bad input
         except be.BackendError as e:
             raise UsageError(str(e)) from None
-        common = {"python": python, "index": index.to_dict(), "backend": backend}
+        common: dict[str, Any] = {"python": python, "index": index.to_dict(), "backend": backend}
         steps: list[Step] = [
             Resolve(tool=tool, requirement=requirement, current=current, **common),
             InstallEnv(tool=tool, env=self._new_env(tool), **common),
