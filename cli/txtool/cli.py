@@ -296,9 +296,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     cleanups = state.uncleaned()
     data: dict[str, Any] = {
         "incomplete": [_op_json(v) for v in incomplete],
-        "running": [_op_json(v, running) for v in in_progress],
         "cleanup_pending": [_op_json(v) for v in cleanups],
     }
+    if in_progress:  # operations a live txtool is running now
+        data["running"] = [_op_json(v, running) for v in in_progress]
 
     def text() -> None:
         if not incomplete and not cleanups and not in_progress:
