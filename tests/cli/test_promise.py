@@ -302,3 +302,15 @@ def test_copy_shims_with_the_old_copy_in_use(tx) -> None:
     assert not os.path.lexists(shim)
     assert tx.list_json() == []
     tx.assert_clean()
+
+
+def test_install_over_an_interrupted_uninstall_undoes_it(tx) -> None:
+    tx.install("multitool==1.0")
+    tx("uninstall", "multitool", failpoints="step.remove-shims.removed#2=kill", expect=-9)
+    op = _op_of(tx("status", expect=INCOMPLETE).stdout)
+    proc = tx("install", "multitool==1.0", *tx.index)
+    assert f"undid the interrupted uninstall of multitool (op {op})" in proc.stderr
+    assert "multitool 1.0 is already installed" in proc.stdout
+    for name in ("mt-a", "mt-b", "mt-c"):
+        assert tx.shim(name) == f"{name} 1.0"
+    tx.assert_clean()
