@@ -138,3 +138,33 @@ def test_a_journal_error_mid_batch_is_reported_per_tool(tx) -> None:
     assert upgraded == {"txdemo", "multitool", "slowtool"} - {view.subject}
     tx("upgrade", view.subject)  # re-running is the fix
     tx.assert_clean()
+
+
+def test_a_failed_automatic_compaction_is_a_warning(tx) -> None:
+    import anyio
+
+    from txengine import Engine, Journal, PlaceFile
+
+    # 100 closed operations of another kind (txtool's projection ignores them): the next
+    # command compacts the journal on its own.
+    filler = tx.root / "filler"
+    filler.mkdir()
+    with Journal.open(tx.journal) as journal:
+        engine = Engine(journal, [PlaceFile])
+
+        async def fill() -> None:
+            for i in range(100):
+                await engine.run("note", "filler", [PlaceFile(str(filler / f"{i}"), "x")])
+
+        anyio.run(fill)
+    proc = tx.install(
+        "txdemo==1.0", "--json", failpoints="fs.write@*journal.snapshot*=error:ENOSPC"
+    )
+    (doc,) = json.loads(proc.stdout)
+    assert doc["action"] == "installed"
+    (warning,) = [ln for ln in proc.stderr.splitlines() if ln.startswith("txtool: warning:")]
+    assert "compacting the journal failed" in warning and "No space left" in warning
+    assert tx.shim() == "txdemo 1.0 (helper 1.0)"
+    tx.assert_clean()
+    tx("uninstall", "txdemo")  # retried, and done, by the next command
+    assert (tx.journal / "journal.snapshot").exists()
