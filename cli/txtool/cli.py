@@ -245,12 +245,11 @@ def _op_json(view: OperationView, running: dict[str, int] | None = None) -> dict
 
 
 def _pending_line(view: OperationView, running: dict[str, int]) -> str:
-    """How ``list`` and ``status`` show an operation that is not closed."""
     from .fixes import fix
+    from .messages import pending_line
 
-    if view.id in running:
-        return f"RUNNING {view.kind} {view.subject} (op {view.id}, pid {running[view.id]}): {view.audit().where}"
-    return f"INCOMPLETE {view.kind} {view.subject} (op {view.id}): {view.audit().where}; fix: {fix(view)}"
+    line = pending_line(view, running.get(view.id))
+    return line if view.id in running else f"{line}; fix: {fix(view)}"
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -286,7 +285,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from .fixes import fix
+    from .messages import how_to_fix, pending_line
 
     service = _service(args)
     state = service.state()
@@ -307,10 +306,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         for v in in_progress:
             print(_pending_line(v, running))
         for v in incomplete:
-            print(f"INCOMPLETE {v.kind} {v.subject} (op {v.id}): {v.audit().where}")
+            print(pending_line(v, None))
             if v.error:
                 print(f"  cause: {v.error}")
-            print(f"  fix: re-run the command, or {fix(v)}")
+            print(f"  fix: {how_to_fix(v)}")
         for v in cleanups:
             print(
                 f"committed {v.kind} {v.subject} (op {v.id}): clean-up pending (runs with the next command)"

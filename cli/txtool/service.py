@@ -39,9 +39,9 @@ from txengine import (
     load,
 )
 
+from . import messages as msg
 from . import names
 from .exitcodes import BUSY, FAILED, INCOMPLETE, INTERRUPTED, JOURNAL, OK, USAGE
-from .fixes import fix
 from .installer import Installer, NeedsResume, Options, Outcome, Plan, UsageError, outcome
 from .locations import Locations
 from .names import BadName
@@ -296,8 +296,7 @@ class Service:
 
     def _open(self) -> Journal:
         def waiting(pid: int | None) -> None:
-            who = f"pid {pid}" if pid else "another process"
-            self.notify(f"waiting for another txtool ({who}) to finish...")
+            self.notify(msg.waiting_for(pid))
 
         return Journal.open(
             self.loc.journal_dir,
@@ -352,18 +351,14 @@ class Service:
         try:
             await session.installer.engine.finish_cleanups()
         except OSError as e:
-            report.warnings.append(
-                f"a pending clean-up could not finish: {describe_error(e)} (retried next time)"
-            )
+            report.warnings.append(msg.cleanup_failed(describe_error(e)))
 
     def _compact(self, journal: Journal, report: Report) -> None:
         try:
             if journal.closed_in_log() >= COMPACT_EVERY:
                 journal.compact()
         except (OSError, JournalError) as e:
-            report.warnings.append(
-                f"compacting the journal failed: {describe_error(e)} (nothing is lost; retried next time)"
-            )
+            report.warnings.append(msg.compaction_failed(describe_error(e)))
 
     async def _run_items(
         self,
@@ -380,7 +375,7 @@ class Service:
                 if session.guard.received:
                     item.code, item.error = (
                         INTERRUPTED,
-                        f"{item.tool or item.name}: not attempted (interrupted)",
+                        msg.not_attempted(item.tool or item.name),
                     )
                     return
                 # "interrupted" until it ends: a cancellation leaves it so, to be settled.
@@ -404,8 +399,7 @@ class Service:
             return None
         direction = recovery_direction(command, view.kind)
         view = await session.installer.resume(view.id, revert=direction == "revert")
-        verb = "finished" if direction == "forward" else "undid"
-        item.notes.append(f"{verb} the interrupted {view.kind} of {view.subject} (op {view.id})")
+        item.notes.append(msg.recovered(view, forward=direction == "forward"))
         self.notify(item.notes[-1])
         if direction == "forward" and view.kind == command:
             now = session.installer.planner().tools.get(view.subject)
@@ -425,16 +419,14 @@ class Service:
         message = describe_error(error)
         if view is not None and view.committed and item.plan is not None:
             item.status, item.outcome = "done", outcome(item.plan, view)
-            item.notes.append(
-                f"warning: after {view.kind} {view.subject} committed: {message} (retried next time)"
-            )
+            item.notes.append(f"warning: {msg.after_commit(view, message)}")
             return
         own = isinstance(error, (UsageError, BadName, NeedsResume))  # already names the tool
         item.error = str(error) if own else f"{item.tool or item.name}: {message}"
         if view is not None and view.incomplete:
             item.status, item.code = "incomplete", INCOMPLETE
             if not isinstance(error, OperationIncomplete):
-                item.error += f"; re-run the command, or run {fix(view)}"
+                item.error += f"; {msg.how_to_fix(view)}"
         elif (
             isinstance(error, (OperationFailed, UsageError, BadName, NeedsResume))
             or view is not None
@@ -452,7 +444,7 @@ class Service:
             if item.status == "not-attempted" and item.code == OK:
                 item.code, item.error = (
                     INTERRUPTED,
-                    f"{item.tool or item.name}: not attempted (interrupted)",
+                    msg.not_attempted(item.tool or item.name),
                 )
             if item.status != "interrupted":
                 continue
@@ -462,19 +454,13 @@ class Service:
                 continue
             item.code = INTERRUPTED
             if view is None or not view.incomplete:
-                item.error = f"{item.tool or item.name}: interrupted; nothing was changed"
+                item.error = msg.nothing_changed(item.tool or item.name)
             elif _nothing_to_undo(view):
                 self._revert_now(session, view)
-                item.error = (
-                    f"interrupted before any change; {view.kind} of {view.subject}"
-                    f" (op {view.id}) closed as reverted"
-                )
+                item.error = msg.closed_as_reverted(view)
             else:
                 item.status, item.code = "incomplete", INCOMPLETE
-                item.error = (
-                    f"interrupted: {view.kind} of {view.subject} (op {view.id}) is incomplete;"
-                    f" re-run the command, or run {fix(view)}"
-                )
+                item.error = msg.left_incomplete(view)
 
     def _revert_now(self, session: _Session, view: OperationView) -> None:
         async def revert() -> None:
