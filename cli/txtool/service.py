@@ -16,7 +16,6 @@ import os
 import signal
 import threading
 from collections.abc import Awaitable, Callable, Sequence
-from contextlib import suppress
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, Literal
@@ -33,6 +32,7 @@ from txengine import (
     OperationFailed,
     OperationIncomplete,
     OperationView,
+    TxError,
     describe_error,
     interruptible,
     live_holder,
@@ -417,8 +417,8 @@ class Service:
         """An item's error, read against the journal: after ``committed`` it is a warning."""
         view = session.op_since(item)
         message = describe_error(error)
-        if view is not None and view.committed and item.plan is not None:
-            item.status, item.outcome = "done", outcome(item.plan, view)
+        if view is not None and view.committed:
+            item.status, item.outcome = "done", _committed(item, view)
             item.notes.append(f"warning: {msg.after_commit(view, message)}")
             return
         own = isinstance(error, (UsageError, BadName, NeedsResume))  # already names the tool
@@ -449,25 +449,37 @@ class Service:
             if item.status != "interrupted":
                 continue
             view = session.op_since(item)
-            if view is not None and view.committed and item.plan is not None:
-                item.status, item.outcome = "done", outcome(item.plan, view)
+            if view is not None and view.committed:
+                item.status, item.outcome = "done", _committed(item, view)
                 continue
             item.code = INTERRUPTED
             if view is None or not view.incomplete:
                 item.error = msg.nothing_changed(item.tool or item.name)
-            elif _nothing_to_undo(view):
-                self._revert_now(session, view)
+            elif _nothing_to_undo(view) and self._revert_now(session, view):
                 item.error = msg.closed_as_reverted(view)
             else:
                 item.status, item.code = "incomplete", INCOMPLETE
                 item.error = msg.left_incomplete(view)
 
-    def _revert_now(self, session: _Session, view: OperationView) -> None:
+    def _revert_now(self, session: _Session, view: OperationView) -> bool:
+        """Close an operation with nothing to undo as reverted; False if that failed too
+        (a second Ctrl-C, the journal unwritable): it then stays incomplete, as after a crash."""
+
         async def revert() -> None:
             await session.installer.resume(view.id, revert=True)
 
-        with suppress(Interrupted):  # a second Ctrl-C leaves it incomplete, as a crash would
+        try:
             anyio.run(lambda: interruptible(revert))
+        except (Interrupted, OSError, TxError):
+            return False
+        return True
+
+
+def _committed(item: Item, view: OperationView) -> Outcome:
+    """What a committed operation did, for an item whose run did not return normally."""
+    if item.plan is not None:
+        return outcome(item.plan, view)
+    return Outcome(view.subject, "resumed", op=view.id)  # the operation it finished first
 
 
 def _tool_of(spec: str) -> str:
