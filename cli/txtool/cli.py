@@ -6,27 +6,24 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
+from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import __version__
 
 if TYPE_CHECKING:
-    from txengine import Journal, JournalState, OperationView
+    from txengine import JournalState, OperationView
 
-    from .installer import Installer, Outcome
+    from .installer import Options
     from .locations import Locations
-    from .output import Reporter
+    from .service import Report, Service
 
-# Exit codes (docs/cli.md).
-OK = 0
-FAILED = 1  # the operation failed and every change was undone (or `verify` found a mismatch)
-USAGE = 2  # bad command line or input; nothing changed
-INCOMPLETE = 3  # an operation is incomplete: `txtool resume` (or `resume --revert`) fixes it
-BUSY = 4  # another txtool holds the lock
-JOURNAL = 5  # the journal is unreadable (corrupt, or written by a newer txtool)
-INTERRUPTED = 130  # Ctrl-C before anything changed
+from .exitcodes import BUSY, FAILED, INCOMPLETE, INTERRUPTED, JOURNAL, OK, USAGE
+
+__all__ = ["BUSY", "FAILED", "INCOMPLETE", "INTERRUPTED", "JOURNAL", "OK", "USAGE", "main"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -95,7 +92,35 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, restore_signals: bool = True) -> int:
+    """Run one command; return its exit code.
+
+    The process entry point (``python -m txtool``) passes ``restore_signals=False``: SIGINT
+    and SIGTERM are then ignored once the command is done, through the interpreter's
+    shutdown, so that a late Ctrl-C cannot kill a process whose work is complete. Callers
+    that go on in the same process get their own handlers back."""
+    from .streams import guarded_streams
+
+    handled = [s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s]
+    old = {s: signal.getsignal(s) for s in handled} if _main_thread() else {}
+    # SIGTERM as Ctrl-C: before the service holds the lock either one stops the command
+    # with nothing changed; from then on the service defers them (see service.py).
+    if old:
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        with guarded_streams():
+            return _main(argv)
+    finally:
+        for s, h in old.items():
+            if restore_signals and h is not None:
+                signal.signal(s, h)
+            elif not restore_signals and s != getattr(signal, "SIGHUP", None):
+                # Ignored, not deferred: the interpreter's shutdown resets handlers to
+                # the defaults (a late Ctrl-C would kill the process) but keeps SIG_IGN.
+                signal.signal(s, signal.SIG_IGN)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     if args.command is None:
         _parser().print_help()
@@ -104,22 +129,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .demo import run_demo
 
         return run_demo(keep=args.keep)
+    try:
+        return _guarded(args)
+    except KeyboardInterrupt:
+        return _failure(args, INTERRUPTED, "interrupted; nothing was changed")
+
+
+def _guarded(args: argparse.Namespace) -> int:
     from txengine import TxError
 
     from .installer import NeedsResume, UsageError
     from .names import BadName
+    from .service import code_of
 
-    code, message = OK, ""
     try:
         return int(COMMANDS[args.command](args))
-    except (UsageError, BadName) as e:
-        code, message = USAGE, str(e)
-    except NeedsResume as e:
-        code, message = INCOMPLETE, str(e)
-    except TxError as e:
-        code, message = _code_of(e), str(e)
+    except (UsageError, BadName, NeedsResume, TxError) as e:
+        return _failure(args, code_of(e), str(e))
     except OSError as e:
-        code, message = _os_error(e)
+        return _failure(args, *_os_error(e))
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _failure(args: argparse.Namespace, code: int, message: str) -> int:
     if getattr(args, "json", False):
         json.dump({"error": message, "exit_code": code}, sys.stdout)
         sys.stdout.write("\n")
@@ -138,20 +179,6 @@ def _os_error(e: OSError) -> tuple[int, str]:
     if incomplete:
         return INCOMPLETE, f"{describe_error(e)}; an operation is incomplete: see `txtool status`"
     return FAILED, f"{describe_error(e)} (no operation was left incomplete)"
-
-
-def _code_of(e: Exception) -> int:
-    from txengine import JournalError, LockBusy, OperationFailed, OperationIncomplete
-
-    if isinstance(e, LockBusy):
-        return BUSY
-    if isinstance(e, JournalError):
-        return JOURNAL
-    if isinstance(e, OperationIncomplete):
-        return INCOMPLETE
-    if isinstance(e, OperationFailed):
-        return FAILED
-    return FAILED
 
 
 def _fail(code: int, message: str) -> int:
@@ -180,66 +207,66 @@ def _locations() -> Locations:
     return Locations.from_env()
 
 
+def _service(args: argparse.Namespace | None = None) -> Service:
+    from .service import Service
+
+    json_ = bool(getattr(args, "json", False))
+    live = sys.stderr.isatty() and not json_ and os.environ.get("TERM") != "dumb"
+    timeout = float(os.environ.get("TXTOOL_LOCK_TIMEOUT", "60"))
+    return Service(_locations(), notify=_note, live=live, lock_timeout=timeout)
+
+
 def _state() -> JournalState:
-    from txengine import JournalState, load
-
-    loc = _locations()
-    if not loc.journal_dir.exists():
-        return JournalState()
-    return load(loc.journal_dir, warn=_warn)
+    return _service().state()
 
 
-def _live_holder(loc: Locations) -> int | None:
-    """The pid of another txtool running on this journal now, if any."""
-    from txengine import live_holder
-
-    return live_holder(loc.journal_dir)
+def _note(message: str) -> None:
+    print(f"txtool: {message}", file=sys.stderr, flush=True)
 
 
-def _running_note() -> int | None:
-    """Say so when another txtool is running: its operation shows as incomplete until done."""
-    pid = _live_holder(_locations())
-    if pid is not None:
-        print(
-            f"txtool: note: another txtool (pid {pid}) is running; an operation it has in"
-            " progress shows as incomplete until it ends",
-            file=sys.stderr,
-        )
-    return pid
-
-
-def _op_json(view: OperationView) -> dict[str, Any]:
+def _op_json(view: OperationView, running: dict[str, int] | None = None) -> dict[str, Any]:
     from .fixes import fix
 
     audit = view.audit()
+    pid = (running or {}).get(view.id)
     return {
         "op": view.id,
         "kind": view.kind,
         "tool": view.subject,
-        "state": view.state,
+        "state": "running" if pid else view.state,
         "where": audit.where,
         "error": view.error,
-        "actions": list(audit.actions),
-        "fix": fix(view) if audit.actions else None,
+        "actions": [] if pid else list(audit.actions),
+        "fix": fix(view) if audit.actions and not pid else None,
+        "pid": pid,
         "started": view.started,
         "updated": view.updated,
     }
 
 
-def cmd_list(args: argparse.Namespace) -> int:
+def _pending_line(view: OperationView, running: dict[str, int]) -> str:
     from .fixes import fix
+    from .messages import pending_line
+
+    line = pending_line(view, running.get(view.id))
+    return line if view.id in running else f"{line}; fix: {fix(view)}"
+
+
+def cmd_list(args: argparse.Namespace) -> int:
     from .tools import incomplete_by_tool, project
 
-    state = _state()
+    service = _service(args)
+    state = service.state()
+    running = service.running(state)
     tools = project(state)
     pending = {k: v for k, v in incomplete_by_tool(state).items() if k not in tools}
-    if state.incomplete():
-        _running_note()
     data = [
-        t.to_json() | {"incomplete": t.incomplete and _op_json(t.incomplete)}
+        t.to_json() | {"incomplete": t.incomplete and _op_json(t.incomplete, running)}
         for t in tools.values()
     ]
-    data += [{"name": k, "version": None, "incomplete": _op_json(v)} for k, v in pending.items()]
+    data += [
+        {"name": k, "version": None, "incomplete": _op_json(v, running)} for k, v in pending.items()
+    ]
 
     def text() -> None:
         if not data:
@@ -247,39 +274,42 @@ def cmd_list(args: argparse.Namespace) -> int:
         for t in tools.values():
             print(f"{t.name} {t.version}  ({', '.join(sorted(t.shims))})")
             if t.incomplete is not None:
-                print(
-                    f"  INCOMPLETE {t.incomplete.kind}: {t.incomplete.audit().where}; fix: {fix(t.incomplete)}"
-                )
+                print(f"  {_pending_line(t.incomplete, running)}")
         for name, view in pending.items():
             print(f"{name} (not installed)")
-            print(f"  INCOMPLETE {view.kind}: {view.audit().where}; fix: {fix(view)}")
+            print(f"  {_pending_line(view, running)}")
 
     _emit(args, data, text)
-    return INCOMPLETE if any(t.incomplete for t in tools.values()) or pending else OK
+    stuck = [v for v in incomplete_by_tool(state).values() if v.id not in running]
+    return INCOMPLETE if stuck else OK
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from .fixes import fix
+    from .messages import how_to_fix, pending_line
 
-    state = _state()
-    incomplete = state.incomplete()
+    service = _service(args)
+    state = service.state()
+    running = service.running(state)
+    incomplete = [v for v in state.incomplete() if v.id not in running]
+    in_progress = [v for v in state.incomplete() if v.id in running]
     cleanups = state.uncleaned()
     data: dict[str, Any] = {
         "incomplete": [_op_json(v) for v in incomplete],
         "cleanup_pending": [_op_json(v) for v in cleanups],
     }
-    running = _running_note() if incomplete else None
-    if running is not None:
-        data["running_pid"] = running
+    if in_progress:  # operations a live txtool is running now
+        data["running"] = [_op_json(v, running) for v in in_progress]
 
     def text() -> None:
-        if not incomplete and not cleanups:
+        if not incomplete and not cleanups and not in_progress:
             print("all operations complete")
+        for v in in_progress:
+            print(_pending_line(v, running))
         for v in incomplete:
-            print(f"INCOMPLETE {v.kind} {v.subject} (op {v.id}): {v.audit().where}")
+            print(pending_line(v, None))
             if v.error:
                 print(f"  cause: {v.error}")
-            print(f"  fix: {fix(v)}")
+            print(f"  fix: {how_to_fix(v)}")
         for v in cleanups:
             print(
                 f"committed {v.kind} {v.subject} (op {v.id}): clean-up pending (runs with the next command)"
@@ -314,11 +344,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 def cmd_journal(args: argparse.Namespace) -> int:
     loc = _locations()
     if args.journal_command == "compact":
-        journal = _open_journal(loc)
-        try:
-            n = journal.compact()
-        finally:
-            journal.close()
+        n = _service(args).compact()
         print(f"compacted {n} closed operations into the snapshot")
         return OK
     state = _state()  # raises JournalCorrupt / JournalTooNew with the offset
@@ -350,19 +376,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 # -- changing ------------------------------------------------------------------------------
 
 
-def _open_journal(loc: Locations) -> Journal:
-    from txengine import Journal
-
-    timeout = float(os.environ.get("TXTOOL_LOCK_TIMEOUT", "60"))
-
-    def waiting(pid: int | None) -> None:
-        who = f"pid {pid}" if pid else "another process"
-        print(f"txtool: waiting for another txtool ({who}) to finish...", file=sys.stderr)
-
-    return Journal.open(loc.journal_dir, timeout=timeout, on_wait=waiting, warn=_warn)
-
-
-def _options(args: argparse.Namespace) -> Any:
+def _options(args: argparse.Namespace) -> Options:
     from .backend import IndexOptions
     from .installer import Options
 
@@ -378,59 +392,37 @@ def _absolute(location: str) -> str:
     return location if "://" in location else os.path.abspath(location)
 
 
-def _mutating(args: argparse.Namespace, body: Callable[[Installer, Reporter], Any]) -> int:
-    """Lock the journal, finish pending clean-ups, run ``body`` with Ctrl-C as cancellation."""
-    import anyio
+def _render(args: argparse.Namespace, report: Report) -> int:
+    """Print a report: one line per item (stdout for what was done, stderr for the rest),
+    or exactly one JSON document; then the warnings. Return the report's exit code."""
+    from .output import late_signal_note, outcome_line
 
-    from txengine import Interrupted, interruptible
-
-    from .installer import Installer
-    from .output import Reporter
-
-    loc = _locations()
-    live = sys.stderr.isatty() and not args.json and os.environ.get("TERM") != "dumb"
-    journal = _open_journal(loc)
-    try:
-        with Reporter(live) as reporter:
-            installer = Installer.create(loc, journal, observer=reporter)
-
-            async def main() -> int:
-                await installer.engine.finish_cleanups()
-                return int(await body(installer, reporter))
-
-            try:
-                return anyio.run(interruptible, main)
-            except Interrupted as e:
-                if journal.state.incomplete():
-                    return _fail(INCOMPLETE, f"{e}; see `txtool status` to resume or revert")
-                return _fail(INTERRUPTED, f"{e}; nothing was changed")
-    finally:
-        if journal.closed_in_log() >= 100:
-            journal.compact()
-        journal.close()
-
-
-def _print_outcome(o: Outcome, loc: Locations) -> None:
-    if o.action == "installed":
-        print(f"installed {o.tool} {o.version}: {', '.join(sorted(o.shims))}")
-    elif o.action == "upgraded":
-        print(f"upgraded {o.tool} {o.old_version} -> {o.version}")
-    elif o.action == "up-to-date":
-        print(f"{o.tool} is up to date ({o.version})")
-    elif o.action == "already-installed":
-        print(f"{o.tool} {o.version} is already installed (upgrade it, or --force to reinstall)")
-    elif o.action == "uninstalled":
-        print(f"uninstalled {o.tool} {o.old_version}")
-    elif o.action == "resumed":
-        state = f" ({o.version})" if o.version else " (uninstalled)"
-        print(f"{o.tool}: the interrupted operation is finished{state}")
+    if args.json:
+        json.dump([i.to_json() for i in report.items], sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    for item in report.items:
+        for note in item.notes:
+            if note.startswith("warning: "):
+                _warn(note.removeprefix("warning: "))
+        if item.status == "done" and item.outcome is not None:
+            if not args.json:
+                print(outcome_line(item.outcome), flush=True)
+        elif item.error:
+            print(f"txtool: error: {item.error}", file=sys.stderr)
+    for warning in report.warnings:
+        _warn(warning)
+    if report.late_signal is not None:
+        _note(f"note: {late_signal_note(report.late_signal)}")
+    return report.code
 
 
 def _dry_run(args: argparse.Namespace, plans: list[Any]) -> int:
+    from .output import outcome_line
+
     def text() -> None:
         for plan in plans:
             if not hasattr(plan, "steps"):
-                _print_outcome(plan, _locations())
+                print(outcome_line(plan))
                 continue
             print(f"{plan.kind} {plan.tool}:")
             for i, step in enumerate(plan.steps, 1):
@@ -440,46 +432,15 @@ def _dry_run(args: argparse.Namespace, plans: list[Any]) -> int:
     return OK
 
 
-def _planner(dry_run: bool) -> Any:
-    """A planner over the unlocked journal: for --dry-run, and for refusing bad input before
-    taking the lock. While another txtool runs, its operation in progress is not refused
-    here: the planner under the lock decides once that txtool is done."""
-    from .installer import Planner
-
-    loc = _locations()
-    return Planner(loc, _state(), locked=dry_run or _live_holder(loc) is None)
-
-
-def _one_by_one(
-    args: argparse.Namespace, items: Sequence[str], plan_for: Callable[..., Any]
-) -> int:
-    """Under the lock, plan and run each item in turn; the first failure stops the rest."""
-    from .installer import Outcome
-
-    loc = _locations()
-
-    async def body(installer: Installer, reporter: Reporter) -> int:
-        results = []
-        for item in items:
-            plan = plan_for(installer.planner(), item)
-            outcome = plan if isinstance(plan, Outcome) else await installer.run(plan)
-            results.append(outcome)
-            if not args.json:
-                _print_outcome(outcome, loc)
-        _emit(args, [r.to_json() for r in results], lambda: None)
-        return OK
-
-    return _mutating(args, body)
-
-
 def cmd_install(args: argparse.Namespace) -> int:
     opts = _options(args)
+    service = _service(args)
     # Plan once against the unlocked journal: bad input fails here, before anything exists.
-    planner = _planner(args.dry_run)
+    planner = service.planner()
     plans = [planner.install(s, opts) for s in args.specs]
     if args.dry_run:
         return _dry_run(args, plans)
-    code = _one_by_one(args, args.specs, lambda p, spec: p.install(spec, opts))
+    code = _render(args, service.install(args.specs, opts))
     loc = _locations()
     if code == OK and not args.json and not loc.bin_on_path():
         _warn(f"{loc.bin_dir} is not on PATH; add it to use the installed tools")
@@ -487,11 +448,12 @@ def cmd_install(args: argparse.Namespace) -> int:
 
 
 def cmd_uninstall(args: argparse.Namespace) -> int:
-    planner = _planner(args.dry_run)
+    service = _service(args)
+    planner = service.planner()
     plans = [planner.uninstall(n) for n in args.names]  # bad input fails before any change
     if args.dry_run:
         return _dry_run(args, plans)
-    return _one_by_one(args, args.names, lambda p, name: p.uninstall(name))
+    return _render(args, service.uninstall(args.names))
 
 
 def cmd_upgrade(args: argparse.Namespace) -> int:
@@ -502,69 +464,25 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         return _fail(USAGE, "--jobs must be at least 1")
     opts = _options(args)
-    planner = _planner(args.dry_run)
+    service = _service(args)
+    planner = service.planner()
     if args.dry_run:
         names = sorted(planner.tools) if args.all else args.names
         return _dry_run(args, [planner.upgrade(n, opts) for n in names])
     for name in args.names:  # bad input fails before any change
         planner.check_upgradable(name)
-    from .upgrade import upgrade_many
-
-    loc = _locations()
-
-    async def body(installer: Installer, reporter: Reporter) -> int:
-        results, failures = await upgrade_many(
-            installer, args.names, args.all, opts, args.jobs, reporter
-        )
-        if not args.json:
-            for o in results:
-                _print_outcome(o, loc)
-        for message in failures.values():
-            print(f"txtool: error: {message}", file=sys.stderr)
-        data = [o.to_json() for o in results]
-        data += [{"tool": t, "action": "failed", "error": m} for t, m in failures.items()]
-        _emit(args, data, lambda: None)
-        if not failures:
-            return OK
-        return INCOMPLETE if installer.engine.journal.state.incomplete() else FAILED
-
-    return _mutating(args, body)
+    report = service.upgrade(args.names, opts, everything=args.all, jobs=args.jobs)
+    return _render(args, report)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from txengine import OperationError, describe_error
-
-    if args.op and _state().get(args.op) is None:
+    service = _service(args)
+    if args.op and service.state().get(args.op) is None:
         return _fail(USAGE, f"no operation {args.op!r} in the journal (see `txtool history`)")
-
-    async def body(installer: Installer, reporter: Reporter) -> int:
-        state = installer.engine.journal.state
-        if args.op:
-            view = state.get(args.op)
-            if view is None:
-                return _fail(
-                    USAGE, f"no operation {args.op!r} in the journal (see `txtool history`)"
-                )
-            targets = [view]
-        else:
-            targets = state.incomplete()
-        done, code = [], OK
-        for view in targets:
-            try:
-                await installer.resume(view.id, revert=args.revert)
-            except OperationError as e:
-                code = max(code, _code_of(e))
-                print(f"txtool: error: {view.subject}: {describe_error(e)}", file=sys.stderr)
-            done.append(_op_json(view))
-            if not args.json and (view.closed or view.committed):
-                verb = "reverted" if view.state == "reverted" else "finished"
-                print(f"{verb} {view.kind} {view.subject} (op {view.id})")
-        if not targets and not args.json:
-            print("nothing to resume")
-        _emit(args, done, lambda: None)
-        return code
-
-    return _mutating(args, body)
+    report = service.resume(args.op, revert=args.revert)
+    if not report.items and not args.json:
+        print("nothing to resume")
+    return _render(args, report)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {

@@ -58,13 +58,14 @@ class Plan:
 @dataclass
 class Outcome:
     tool: str
-    action: (
-        str  # installed, upgraded, up-to-date, uninstalled, already-installed, resumed, reverted
-    )
+    # installed, upgraded, up-to-date, uninstalled, already-installed, resumed (an
+    # interrupted operation finished as this command's work), finished, reverted (resume)
+    action: str
     version: str | None = None
     old_version: str | None = None
     shims: dict[str, str] = field(default_factory=dict)
     op: str | None = None
+    kind: str | None = None  # for "finished"/"reverted": the kind of the operation resumed
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -148,7 +149,7 @@ class Planner:
             be.check_local_locations(index)  # a missing --find-links dir is bad input
         except be.BackendError as e:
             raise UsageError(str(e)) from None
-        common = {"python": python, "index": index.to_dict(), "backend": backend}
+        common: dict[str, Any] = {"python": python, "index": index.to_dict(), "backend": backend}
         steps: list[Step] = [
             Resolve(tool=tool, requirement=requirement, current=current, **common),
             InstallEnv(tool=tool, env=self._new_env(tool), **common),

@@ -3,10 +3,14 @@ otherwise. ``rich`` is imported only for the live display, so piped runs start f
 
 from __future__ import annotations
 
+import signal
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from txengine import OperationView
+
+if TYPE_CHECKING:
+    from .installer import Outcome
 
 _LABELS = {
     "resolve": "resolving versions",
@@ -25,8 +29,8 @@ def _label(view: OperationView, index: int) -> str:
 class Reporter:
     """Receives the engine's step events (it is the engine's observer)."""
 
-    def __init__(self, live: bool, stream: TextIO = sys.stderr) -> None:
-        self.stream = stream
+    def __init__(self, live: bool, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr  # looked up now: main() may have guarded it
         self._progress: Any = None
         self._tasks: dict[str, Any] = {}
         if live:
@@ -81,3 +85,29 @@ class Reporter:
         elif event in ("committed", "rolled-back"):
             self._progress.remove_task(task)
             del self._tasks[view.id]
+
+
+def outcome_line(o: Outcome) -> str:
+    """The one line that tells the user what a command did to a tool."""
+    if o.action == "installed":
+        return f"installed {o.tool} {o.version}: {', '.join(sorted(o.shims))}"
+    if o.action == "upgraded":
+        return f"upgraded {o.tool} {o.old_version} -> {o.version}"
+    if o.action == "up-to-date":
+        return f"{o.tool} is up to date ({o.version})"
+    if o.action == "already-installed":
+        return f"{o.tool} {o.version} is already installed (upgrade it, or --force to reinstall)"
+    if o.action == "uninstalled":
+        return f"uninstalled {o.tool} {o.old_version}"
+    if o.action == "resumed":
+        state = f" ({o.version})" if o.version else " (uninstalled)"
+        return f"{o.tool}: the interrupted operation is finished{state}"
+    return f"{o.action} {o.kind} {o.tool} (op {o.op})"  # finished / reverted, by resume
+
+
+def late_signal_note(signum: int) -> str:
+    """A signal that came once the work was done: it changed nothing."""
+    return (
+        f"{signal.Signals(signum).name} arrived as the command was ending: what it did"
+        " completed before the interrupt took effect"
+    )

@@ -14,7 +14,7 @@ See ``docs/embedding.md``.
 
 from __future__ import annotations
 
-from ._engine import Engine, Interrupted, Observer, ObserverEvent, describe_error, interruptible
+from ._engine import Engine, Observer, ObserverEvent, describe_error
 from ._errors import (
     IllegalTransition,
     IntentChanged,
@@ -47,6 +47,7 @@ from ._fs import (
     stash,
     sweep_temps,
 )
+from ._interrupt import Interrupted, interruptible
 from ._journal import Journal, dump, load
 from ._lifecycle import AuditAction, OpState, StepStatus
 from ._lock import live_holder

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import re
-import signal
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Literal, NoReturn, TypeVar
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Literal, NoReturn
 
 import anyio
 import anyio.lowlevel
@@ -28,7 +27,6 @@ from ._errors import (
     OperationFailed,
     OperationIncomplete,
     PlanInvalid,
-    TxError,
     UnknownOperation,
 )
 from ._events import (
@@ -51,8 +49,6 @@ from ._journal import Journal
 from ._private import private_dir
 from ._replay import _TOUCHED, DONE, REVERTING, OperationView
 from ._steps import Step, StepContext, StepTypes, recordable
-
-T = TypeVar("T")
 
 #: What an :data:`Observer` is told, per step or for the whole operation.
 ObserverEvent = Literal["start", "done", "failed", "revert", "reverted", "committed", "rolled-back"]
@@ -309,44 +305,3 @@ class Engine:
 
 def _errno(exc: BaseException) -> int | None:
     return exc.errno if isinstance(exc, OSError) else None
-
-
-class Interrupted(TxError):
-    """SIGINT or SIGTERM arrived; the run was cancelled between journal writes."""
-
-    def __init__(self, signum: int) -> None:
-        self.signum = signum
-        super().__init__(f"interrupted by {signal.Signals(signum).name}")
-
-
-async def interruptible(fn: Callable[[], Awaitable[T]]) -> T:
-    """Await ``fn()``; on SIGINT or SIGTERM cancel it and raise :class:`Interrupted`.
-
-    With Python's default handling a Ctrl-C raises KeyboardInterrupt anywhere, even
-    between a record's write and its fsync; here the signal becomes a cancellation,
-    which the journal's shielded writes wait out.
-    """
-    received: list[int] = []
-    results: list[T] = []
-    errors: list[Exception] = []
-
-    async def watch(*, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            task_status.started()
-            async for signum in signals:
-                received.append(signum)
-                tg.cancel_scope.cancel()
-                return
-
-    async with anyio.create_task_group() as tg:
-        await tg.start(watch)
-        try:
-            results.append(await fn())
-        except Exception as exc:  # re-raised below, unwrapped by the task group
-            errors.append(exc)
-        tg.cancel_scope.cancel()
-    if errors:
-        raise errors[0]
-    if received:
-        raise Interrupted(received[0])
-    return results[0]

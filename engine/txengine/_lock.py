@@ -49,7 +49,9 @@ class JournalLock:
             return None  # the note of a process that died holding the lock
         except PermissionError:
             pass  # alive, another user's
-        return pid
+        # The pid may be reused by an unrelated process, or be a zombie: only the lock
+        # itself says whether someone holds it (the kernel drops it when its holder exits).
+        return pid if _held(self.path) else None
 
     def acquire(self, on_wait: Callable[[int | None], None] | None = None) -> None:
         """Take the lock. If it is held, call ``on_wait(pid)`` once, then wait up to the timeout."""
@@ -69,6 +71,25 @@ class JournalLock:
             with contextlib.suppress(OSError):
                 self.owner_path.write_text("")
             self._lock.release()
+
+
+def _held(path: Path) -> bool:
+    """Whether some process holds the lock at ``path`` now (tried without blocking)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: the pid check above is all there is
+        return True
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # closing drops a lock just taken
+    return False
 
 
 def live_holder(directory: Path | str) -> int | None:

@@ -7,10 +7,11 @@ import json
 import subprocess
 import sys
 import zlib
+from pathlib import Path
 
 import pytest
 
-from txtool.cli import BUSY, JOURNAL, OK
+from txtool.cli import BUSY, INCOMPLETE, JOURNAL, OK
 
 
 def _frame(payload: bytes) -> bytes:
@@ -149,3 +150,42 @@ def test_lock_busy_names_the_holder(txdemo1, reap) -> None:
     holder.wait(timeout=10)
     tx.install("multitool==1.0")  # the lock of a dead holder is free again
     assert tx.shim("mt-a") == "mt-a 1.0"
+
+
+def _killed_upgrade(tx) -> None:
+    tx("upgrade", "txdemo", failpoints="step.remove-shims.removed=kill", expect=-9)
+
+
+@pytest.mark.parametrize("who", ["reused-pid", "zombie"])
+def test_a_dead_holders_note_is_not_a_running_txtool(txdemo1, reap, who) -> None:
+    tx = txdemo1
+    _killed_upgrade(tx)
+    # The note of the dead txtool now names a live unrelated process, or a zombie.
+    other = subprocess.Popen(["sleep", "30"] if who == "reused-pid" else ["true"])
+    reap.append(other)
+    if who == "zombie":
+        stat = Path(f"/proc/{other.pid}/stat")
+        tx.wait_for(lambda: stat.read_text().rsplit(")", 1)[1].split()[0] == "Z", what="zombie")
+    (tx.journal / "lock.owner").write_text(f"{other.pid}\n")
+    status = tx("status", expect=INCOMPLETE)
+    assert "INCOMPLETE upgrade txdemo" in status.stdout
+    assert "RUNNING" not in status.stdout and "another txtool" not in status.stderr
+    assert "INCOMPLETE upgrade" in tx("list", expect=INCOMPLETE).stdout
+    tx("upgrade", "txdemo")  # and the lock is free: re-running is the fix
+    tx.assert_clean()
+
+
+def test_an_operation_of_a_live_txtool_shows_as_running(txdemo1, reap) -> None:
+    tx = txdemo1
+    proc = tx.spawn("upgrade", "txdemo", failpoints="step.install-env.created=sleep:4")
+    reap.append(proc)
+    tx.wait_for(lambda: len(tx.envs("txdemo")) == 2, what="the new environment")
+    status = tx("status", expect=OK)
+    assert "RUNNING upgrade txdemo" in status.stdout and f"pid {proc.pid}" in status.stdout
+    data = json.loads(tx("status", "--json", expect=OK).stdout)
+    assert data["incomplete"] == [] and data["running"][0]["pid"] == proc.pid
+    listing = tx("list", expect=OK)
+    assert "RUNNING upgrade txdemo" in listing.stdout
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == OK, err
+    tx.assert_clean()

@@ -210,17 +210,33 @@ def test_ctrl_c_then_resume_revert_restores_old_version(txdemo1, reap) -> None:
     tx.assert_clean()
 
 
-def test_install_and_uninstall_refuse_over_an_incomplete_operation(txdemo1) -> None:
+def test_uninstall_over_an_interrupted_upgrade_undoes_it_then_uninstalls(txdemo1) -> None:
     tx = txdemo1
     _killed_upgrade(tx)
     op = _op_of(tx("status", expect=INCOMPLETE).stdout)
-    before = tx.digest()
-    for argv in (["install", "txdemo", *tx.index, "--force"], ["uninstall", "txdemo"]):
-        proc = tx(*argv, expect=INCOMPLETE)
-        err = tx.one_error(proc)
-        assert f"`txtool resume {op}`" in err and f"`txtool resume --revert {op}`" in err
-        assert tx.digest() == before
-    proc = tx("resume", op[:6])  # a unique prefix is enough
+    proc = tx("uninstall", "txdemo")
+    assert f"undid the interrupted upgrade of txdemo (op {op})" in proc.stderr
+    assert "uninstalled txdemo 1.0" in proc.stdout
+    assert tx.list_json() == [] and list(tx.bin.iterdir()) == [] and tx.envs("txdemo") == []
+    tx.assert_clean()
+
+
+def test_install_over_an_interrupted_upgrade_finishes_it_first(txdemo1) -> None:
+    tx = txdemo1
+    _killed_upgrade(tx)
+    op = _op_of(tx("status", expect=INCOMPLETE).stdout)
+    proc = tx("install", "txdemo", *tx.index)
+    assert f"finished the interrupted upgrade of txdemo (op {op})" in proc.stderr
+    assert "txdemo 2.0 is already installed" in proc.stdout
+    assert tx.shim() == "txdemo 2.0 (helper 2.0)"
+    tx.assert_clean()
+
+
+def test_resume_takes_a_unique_prefix(txdemo1) -> None:
+    tx = txdemo1
+    _killed_upgrade(tx)
+    op = _op_of(tx("status", expect=INCOMPLETE).stdout)
+    proc = tx("resume", op[:6])
     assert f"finished upgrade txdemo (op {op})" in proc.stdout
     assert tx.shim() == "txdemo 2.0 (helper 2.0)"
     tx.assert_clean()
@@ -285,4 +301,16 @@ def test_copy_shims_with_the_old_copy_in_use(tx) -> None:
     tx("uninstall", "txdemo")  # a later run, the old copy no longer in use, finishes clean-up
     assert not os.path.lexists(shim)
     assert tx.list_json() == []
+    tx.assert_clean()
+
+
+def test_install_over_an_interrupted_uninstall_undoes_it(tx) -> None:
+    tx.install("multitool==1.0")
+    tx("uninstall", "multitool", failpoints="step.remove-shims.removed#2=kill", expect=-9)
+    op = _op_of(tx("status", expect=INCOMPLETE).stdout)
+    proc = tx("install", "multitool==1.0", *tx.index)
+    assert f"undid the interrupted uninstall of multitool (op {op})" in proc.stderr
+    assert "multitool 1.0 is already installed" in proc.stdout
+    for name in ("mt-a", "mt-b", "mt-c"):
+        assert tx.shim(name) == f"{name} 1.0"
     tx.assert_clean()

@@ -1,0 +1,503 @@
+"""The installer-level service: everything a front end needs to change tools, without printing.
+
+A command line (or any other front end) parses, calls one method and renders the
+:class:`Report`. The service owns the rest: the journal's lock and its wait message,
+pending clean-ups, re-running as the fix of an interrupted operation, the per-item runner,
+Ctrl-C/SIGTERM/SIGHUP, the post-commit rule and compaction.
+
+The post-commit rule: once an operation's ``committed`` record is durable the operation is
+done, whatever fails afterwards (the ``cleaned-up`` record, compaction, output); such a
+failure is a warning, retried by the next command.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any, Literal
+
+import anyio
+from packaging.utils import canonicalize_name
+
+from txengine import (
+    Interrupted,
+    Journal,
+    JournalError,
+    JournalState,
+    LockBusy,
+    OperationFailed,
+    OperationIncomplete,
+    OperationView,
+    TxError,
+    describe_error,
+    interruptible,
+    live_holder,
+    load,
+)
+
+from . import messages as msg
+from . import names
+from .exitcodes import BUSY, FAILED, INCOMPLETE, INTERRUPTED, JOURNAL, OK, USAGE
+from .installer import Installer, NeedsResume, Options, Outcome, Plan, UsageError, outcome
+from .locations import Locations
+from .names import BadName
+from .output import Reporter
+
+#: What happened to one item of a command (a tool, or an operation for ``resume``).
+Status = Literal["done", "failed", "incomplete", "interrupted", "not-attempted"]
+Command = Literal["install", "upgrade", "uninstall"]
+
+#: Step kinds without a side effect: an operation interrupted in them has nothing to undo.
+PURE_STEPS = frozenset({"resolve"})
+
+#: Closed operations kept in the log before the service folds them into the snapshot.
+COMPACT_EVERY = 100
+
+
+def code_of(e: BaseException) -> int:
+    """The exit code an error means on its own (docs/cli.md)."""
+    if isinstance(e, (UsageError, BadName)):
+        return USAGE
+    if isinstance(e, (NeedsResume, OperationIncomplete)):
+        return INCOMPLETE
+    if isinstance(e, LockBusy):
+        return BUSY
+    if isinstance(e, JournalError):
+        return JOURNAL
+    return FAILED
+
+
+def recovery_direction(command: Command, interrupted_kind: str) -> Literal["forward", "revert"]:
+    """Which way re-running ``command`` takes an interrupted operation of the same tool:
+    the way that leads to what the command asks for (docs/cli.md has the table)."""
+    wants_tool = command in ("install", "upgrade")
+    builds_tool = interrupted_kind in ("install", "upgrade")
+    return "forward" if wants_tool == builds_tool else "revert"
+
+
+@dataclass
+class Item:
+    """One tool (or one operation, for ``resume``) of a command, and what became of it."""
+
+    name: str
+    status: Status = "not-attempted"
+    outcome: Outcome | None = None
+    error: str | None = None
+    code: int = OK
+    notes: list[str] = field(default_factory=list)
+    tool: str | None = None
+    plan: Plan | None = None
+    since: int = 0  # the journal's last sequence number when the item began
+    op_state: str | None = None  # for resume: the state the operation was left in
+
+    def to_json(self) -> dict[str, Any]:
+        data = self.outcome.to_json() if self.outcome else {"tool": self.tool or self.name}
+        action = self.outcome.action if self.outcome and self.status == "done" else self.status
+        extra = {"state": self.op_state} if self.op_state else {}
+        return (
+            data
+            | extra
+            | {
+                "action": action,
+                "status": self.status,
+                "error": self.error,
+                "recovered": self.notes,
+            }
+        )
+
+
+@dataclass
+class Report:
+    """Every item's fate, the warnings, and the signal that came once the work was done."""
+
+    items: list[Item]
+    warnings: list[str] = field(default_factory=list)
+    late_signal: int | None = None
+
+    @property
+    def code(self) -> int:
+        codes = [i.code for i in self.items]
+        if len(codes) == 1:
+            return codes[0]
+        for code in (INCOMPLETE, INTERRUPTED):
+            if code in codes:
+                return code
+        return FAILED if any(codes) else OK
+
+
+class SignalGuard:
+    """Signals outside the engine's run: once the lock is held they are recorded, not
+    raised, so that nothing is stopped between two journal writes or after a commit;
+    SIGHUP (a closed terminal) is ignored, by the children too, as an output problem."""
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+
+    def record(self, signum: int, frame: FrameType | None = None) -> None:
+        self.received.append(signum)
+
+    def defer(self) -> None:
+        """From now until the front end restores its handlers (or the process exits)."""
+        if threading.current_thread() is not threading.main_thread():
+            return  # signals reach only the main thread: that front end handles them
+        signal.signal(signal.SIGINT, self.record)
+        signal.signal(signal.SIGTERM, self.record)
+        if hasattr(signal, "SIGHUP"):
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+
+class _Session:
+    """One locked journal, its engine, and the signals received while it is open."""
+
+    def __init__(self, installer: Installer, guard: SignalGuard) -> None:
+        self.installer = installer
+        self.guard = guard
+
+    @property
+    def journal(self) -> Journal:
+        return self.installer.engine.journal
+
+    def op_since(self, item: Item) -> OperationView | None:
+        """The latest operation of the item's tool written since the item began."""
+        views = [
+            v
+            for v in self.journal.state
+            if v.last_seq > item.since and item.tool in (None, v.subject)
+        ]
+        return max(views, key=lambda v: v.last_seq, default=None)
+
+
+class Service:
+    """Installs, upgrades, uninstalls and resumes; reads the state for ``list``/``status``.
+
+    ``notify`` receives the lines a user should see while work goes on (the lock wait, an
+    interrupted operation finished first); results come back as a :class:`Report`.
+    """
+
+    def __init__(
+        self,
+        locations: Locations,
+        *,
+        notify: Callable[[str], None],
+        live: bool = False,
+        lock_timeout: float = 60.0,
+    ) -> None:
+        self.loc = locations
+        self.notify = notify
+        self.live = live
+        self.lock_timeout = lock_timeout
+        self.guard = SignalGuard()
+
+    # -- reading -------------------------------------------------------------------------
+
+    def state(self) -> JournalState:
+        if not self.loc.journal_dir.exists():
+            return JournalState()
+        return load(self.loc.journal_dir, warn=lambda m: self.notify(f"warning: {m}"))
+
+    def running(self, state: JournalState) -> dict[str, int]:
+        """Incomplete operations that a live txtool is working on now: op id -> its pid.
+
+        They are the ones written since that process started (it holds the lock, so no one
+        else wrote); older incomplete ones were left by a process that died.
+        """
+        pid = live_holder(self.loc.journal_dir)
+        if pid is None:
+            return {}
+        since = _process_start(pid)
+        return {v.id: pid for v in state.incomplete() if since is None or v.updated >= since}
+
+    def planner(self) -> Any:
+        """A planner over the unlocked journal, to refuse bad input before the lock."""
+        from .installer import Planner
+
+        return Planner(self.loc, self.state(), locked=False)
+
+    # -- changing ------------------------------------------------------------------------
+
+    def install(self, specs: Sequence[str], opts: Options) -> Report:
+        async def act(session: _Session, item: Item) -> Outcome:
+            resumed = await self._recover(session, item, "install")
+            if resumed is not None:
+                return resumed
+            plan = session.installer.planner().install(item.name, opts)
+            return await self._run_plan(session, item, plan)
+
+        return self._session([Item(s, tool=_tool_of(s)) for s in specs], act, jobs=1)
+
+    def uninstall(self, tools: Sequence[str]) -> Report:
+        async def act(session: _Session, item: Item) -> Outcome:
+            resumed = await self._recover(session, item, "uninstall")
+            if resumed is not None:
+                return resumed
+            return await self._run_plan(
+                session, item, session.installer.planner().uninstall(item.name)
+            )
+
+        return self._session([Item(n, tool=names.tool_name(n)) for n in tools], act, jobs=1)
+
+    def upgrade(
+        self, tools: Sequence[str], opts: Options, *, everything: bool = False, jobs: int = 4
+    ) -> Report:
+        async def act(session: _Session, item: Item) -> Outcome:
+            resumed = await self._recover(session, item, "upgrade")
+            if resumed is not None:
+                return resumed
+            return await self._run_plan(
+                session, item, session.installer.planner().upgrade(item.name, opts)
+            )
+
+        def targets(session: _Session) -> list[Item]:
+            planner = session.installer.planner()
+            return [Item(t, tool=t) for t in sorted(set(planner.tools) | set(planner.incomplete))]
+
+        return self._session(
+            [Item(n, tool=_tool_of(n)) for n in tools],
+            act,
+            jobs=jobs,
+            items_of=targets if everything else None,
+        )
+
+    def resume(self, op: str | None, *, revert: bool = False) -> Report:
+        """Finish (or undo) one incomplete operation, or every one."""
+
+        async def act(session: _Session, item: Item) -> Outcome:
+            view = session.journal.state.get(item.name)
+            if view is None:
+                raise UsageError(
+                    f"no operation {item.name!r} in the journal (see `txtool history`)"
+                )
+            item.tool = view.subject
+            view = await session.installer.resume(view.id, revert=revert)
+            item.op_state = view.state
+            verb = "reverted" if view.state == "reverted" else "finished"
+            return Outcome(view.subject, verb, op=view.id, kind=view.kind)
+
+        def targets(session: _Session) -> list[Item]:
+            if op is not None:
+                view = session.journal.state.get(op)
+                return [Item(view.id if view else op)]
+            return [Item(v.id) for v in session.journal.state.incomplete()]
+
+        return self._session([], act, jobs=1, items_of=targets)
+
+    def compact(self) -> int:
+        journal = self._open()
+        try:
+            return journal.compact()
+        finally:
+            journal.close()
+
+    # -- the session ---------------------------------------------------------------------
+
+    def _open(self) -> Journal:
+        def waiting(pid: int | None) -> None:
+            self.notify(msg.waiting_for(pid))
+
+        return Journal.open(
+            self.loc.journal_dir,
+            timeout=self.lock_timeout,
+            on_wait=waiting,
+            warn=lambda m: self.notify(f"warning: {m}"),
+        )
+
+    def _session(
+        self,
+        items: list[Item],
+        act: Callable[[_Session, Item], Awaitable[Outcome]],
+        *,
+        jobs: int,
+        items_of: Callable[[_Session], list[Item]] | None = None,
+    ) -> Report:
+        """Under the lock: clean-ups, then each item through ``act``, ``jobs`` at a time.
+
+        A Ctrl-C before the lock is held raises KeyboardInterrupt (nothing changed); from
+        then on signals are recorded, and inside the run they cancel it between journal
+        writes. Whatever was cut short is settled from the journal, never guessed.
+        """
+        journal = self._open()
+        report = Report(items)
+        try:
+            self.guard.defer()  # the lock is held: from here on a signal stops nothing midway
+            with Reporter(self.live) as reporter:
+                session = _Session(
+                    Installer.create(self.loc, journal, observer=reporter), self.guard
+                )
+
+                async def main() -> None:
+                    await self._cleanups(session, report)
+                    if items_of is not None:
+                        report.items[:] = items_of(session)
+                    await self._run_items(session, report.items, act, jobs)
+
+                try:
+                    anyio.run(
+                        lambda: interruptible(main, journal=journal, on_signal=self.guard.record)
+                    )
+                except Interrupted:
+                    self._settle_interrupted(session, report)
+                self._compact(journal, report)
+        finally:
+            journal.close()
+        if self.guard.received and report.code == OK:
+            report.late_signal = self.guard.received[0]
+        return report
+
+    async def _cleanups(self, session: _Session, report: Report) -> None:
+        try:
+            await session.installer.engine.finish_cleanups()
+        except OSError as e:
+            report.warnings.append(msg.cleanup_failed(describe_error(e)))
+
+    def _compact(self, journal: Journal, report: Report) -> None:
+        try:
+            if journal.closed_in_log() >= COMPACT_EVERY:
+                journal.compact()
+        except (OSError, JournalError) as e:
+            report.warnings.append(msg.compaction_failed(describe_error(e)))
+
+    async def _run_items(
+        self,
+        session: _Session,
+        items: list[Item],
+        act: Callable[[_Session, Item], Awaitable[Outcome]],
+        jobs: int,
+    ) -> None:
+        """One runner for every command: each item carries on past another's failure."""
+        limiter = anyio.CapacityLimiter(jobs)
+
+        async def one(item: Item) -> None:
+            async with limiter:
+                if session.guard.received:
+                    item.code, item.error = (
+                        INTERRUPTED,
+                        msg.not_attempted(item.tool or item.name),
+                    )
+                    return
+                # "interrupted" until it ends: a cancellation leaves it so, to be settled.
+                item.since, item.status = session.journal.state.last_seq, "interrupted"
+                try:
+                    item.outcome = await act(session, item)
+                except Exception as e:
+                    self._settle(session, item, e)
+                else:
+                    item.status = "done"
+
+        async with anyio.create_task_group() as tg:
+            for item in items:
+                tg.start_soon(one, item)
+
+    async def _recover(self, session: _Session, item: Item, command: Command) -> Outcome | None:
+        """Re-running the command is the fix: take the tool's interrupted operation the
+        way the command implies. Return the outcome when that was the command's work."""
+        view = session.installer.planner().incomplete.get(item.tool or "")
+        if view is None:
+            return None
+        direction = recovery_direction(command, view.kind)
+        view = await session.installer.resume(view.id, revert=direction == "revert")
+        item.notes.append(msg.recovered(view, forward=direction == "forward"))
+        self.notify(item.notes[-1])
+        if direction == "forward" and view.kind == command:
+            now = session.installer.planner().tools.get(view.subject)
+            return Outcome(view.subject, "resumed", now.version if now else None, op=view.id)
+        item.since = session.journal.state.last_seq
+        return None
+
+    async def _run_plan(self, session: _Session, item: Item, plan: Plan | Outcome) -> Outcome:
+        if isinstance(plan, Outcome):
+            return plan
+        item.plan = plan
+        return await session.installer.run(plan)
+
+    def _settle(self, session: _Session, item: Item, error: Exception) -> None:
+        """An item's error, read against the journal: after ``committed`` it is a warning."""
+        view = session.op_since(item)
+        message = describe_error(error)
+        if view is not None and view.committed:
+            item.status, item.outcome = "done", _committed(item, view)
+            item.notes.append(f"warning: {msg.after_commit(view, message)}")
+            return
+        own = isinstance(error, (UsageError, BadName, NeedsResume))  # already names the tool
+        item.error = str(error) if own else f"{item.tool or item.name}: {message}"
+        if view is not None and view.incomplete:
+            item.status, item.code = "incomplete", INCOMPLETE
+            if not isinstance(error, OperationIncomplete):
+                item.error += f"; {msg.how_to_fix(view)}"
+        elif (
+            isinstance(error, (OperationFailed, UsageError, BadName, NeedsResume))
+            or view is not None
+        ):
+            item.status, item.code = "failed", code_of(error)
+        else:
+            # Stopped before its operation wrote anything (e.g. the journal cannot be written).
+            item.status, item.code = "not-attempted", code_of(error)
+            if isinstance(error, (OSError, JournalError)):
+                item.code = FAILED
+
+    def _settle_interrupted(self, session: _Session, report: Report) -> None:
+        """After Ctrl-C: each item in flight is done, undone on the spot, or incomplete."""
+        for item in report.items:
+            if item.status == "not-attempted" and item.code == OK:
+                item.code, item.error = (
+                    INTERRUPTED,
+                    msg.not_attempted(item.tool or item.name),
+                )
+            if item.status != "interrupted":
+                continue
+            view = session.op_since(item)
+            if view is not None and view.committed:
+                item.status, item.outcome = "done", _committed(item, view)
+                continue
+            item.code = INTERRUPTED
+            if view is None or not view.incomplete:
+                item.error = msg.nothing_changed(item.tool or item.name)
+            elif _nothing_to_undo(view) and self._revert_now(session, view):
+                item.error = msg.closed_as_reverted(view)
+            else:
+                item.status, item.code = "incomplete", INCOMPLETE
+                item.error = msg.left_incomplete(view)
+
+    def _revert_now(self, session: _Session, view: OperationView) -> bool:
+        """Close an operation with nothing to undo as reverted; False if that failed too
+        (a second Ctrl-C, the journal unwritable): it then stays incomplete, as after a crash."""
+
+        async def revert() -> None:
+            await session.installer.resume(view.id, revert=True)
+
+        try:
+            anyio.run(lambda: interruptible(revert))
+        except (Interrupted, OSError, TxError):
+            return False
+        return True
+
+
+def _committed(item: Item, view: OperationView) -> Outcome:
+    """What a committed operation did, for an item whose run did not return normally."""
+    if item.plan is not None:
+        return outcome(item.plan, view)
+    return Outcome(view.subject, "resumed", op=view.id)  # the operation it finished first
+
+
+def _tool_of(spec: str) -> str:
+    return canonicalize_name(names.requirement(spec).name)
+
+
+def _nothing_to_undo(view: OperationView) -> bool:
+    touched = [p.type for p, s in zip(view.plan, view.steps, strict=True) if s != "pending"]
+    return all(kind in PURE_STEPS for kind in touched)
+
+
+def _process_start(pid: int) -> float | None:
+    """When process ``pid`` started (seconds since the epoch), where the system says."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/stat", encoding="ascii") as f:
+            boot = next(int(ln.split()[1]) for ln in f if ln.startswith("btime "))
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+    return boot + ticks / os.sysconf("SC_CLK_TCK") - 1.0  # btime is rounded down to a second
