@@ -381,6 +381,33 @@ def _first_line(stderr: str) -> str | None:
     return None
 
 
+# Run in front of every uv/pip child: it dies with txtool (Linux PR_SET_PDEATHSIG), so a
+# SIGKILLed txtool leaves no orphan writing into an environment that resume or revert then
+# rebuilds or deletes; and it writes files no more permissive than umask 022, whatever the
+# user's umask. A parent already gone before prctl took effect is caught by the ppid check.
+_CHILD = """
+import os, sys
+if sys.platform.startswith("linux"):
+    import ctypes, signal
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != int(sys.argv[1]):
+        sys.exit(137)
+os.umask(os.umask(0o022) | 0o022)
+try:
+    os.execvp(sys.argv[2], sys.argv[2:])
+except OSError as e:
+    sys.stderr.write(f"cannot run {sys.argv[2]}: {e.strerror or e}\\n")
+    sys.exit(127)
+"""
+
+
+def _guarded(cmd: Sequence[str]) -> list[str]:
+    """``cmd`` behind the :data:`_CHILD` guard (POSIX; Windows has job objects, not this)."""
+    if _WINDOWS:
+        return list(cmd)
+    return [sys.executable, "-I", "-S", "-c", _CHILD, str(os.getpid()), *cmd]
+
+
 async def _run(
     cmd: Sequence[str],
     *,
@@ -392,11 +419,11 @@ async def _run(
     """Run a tool; return its stdout or raise BackendError with a one-line cause."""
     try:
         if stdin is not None:
-            proc = await anyio.run_process(list(cmd), input=stdin, check=False, env=dict(env))
+            proc = await anyio.run_process(_guarded(cmd), input=stdin, check=False, env=dict(env))
         else:
             # Tools must never wait for input from the user's terminal.
             proc = await anyio.run_process(
-                list(cmd), stdin=subprocess.DEVNULL, check=False, env=dict(env)
+                _guarded(cmd), stdin=subprocess.DEVNULL, check=False, env=dict(env)
             )
     except OSError as e:
         raise BackendError(f"{what}: cannot run {cmd[0]}: {e.strerror or e}", kind="failed") from e

@@ -107,13 +107,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     from txengine import TxError
 
     from .installer import NeedsResume, UsageError
+    from .locations import BadSetting, UnsafeLocation
     from .names import BadName
 
     code, message = OK, ""
     try:
         return int(COMMANDS[args.command](args))
-    except (UsageError, BadName) as e:
+    except (UsageError, BadName, BadSetting) as e:
         code, message = USAGE, str(e)
+    except UnsafeLocation as e:
+        code, message = JOURNAL, str(e)
     except NeedsResume as e:
         code, message = INCOMPLETE, str(e)
     except TxError as e:
@@ -353,13 +356,23 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def _open_journal(loc: Locations) -> Journal:
     from txengine import Journal
 
-    timeout = float(os.environ.get("TXTOOL_LOCK_TIMEOUT", "60"))
+    from .locations import lock_timeout
+    from .steps import check_journal
+
+    timeout = lock_timeout()
+    loc.secure()  # a home or bin dir another user controls is refused before anything changes
 
     def waiting(pid: int | None) -> None:
         who = f"pid {pid}" if pid else "another process"
         print(f"txtool: waiting for another txtool ({who}) to finish...", file=sys.stderr)
 
-    return Journal.open(loc.journal_dir, timeout=timeout, on_wait=waiting, warn=_warn)
+    journal = Journal.open(loc.journal_dir, timeout=timeout, on_wait=waiting, warn=_warn)
+    try:
+        check_journal(loc, journal.state)
+    except BaseException:
+        journal.close()
+        raise
+    return journal
 
 
 def _options(args: argparse.Namespace) -> Any:
@@ -421,6 +434,8 @@ def _print_outcome(o: Outcome, loc: Locations) -> None:
         print(f"{o.tool} {o.version} is already installed (upgrade it, or --force to reinstall)")
     elif o.action == "uninstalled":
         print(f"uninstalled {o.tool} {o.old_version}")
+        for path in o.kept:
+            print(f"kept {path}: it is no longer txtool's")
     elif o.action == "resumed":
         state = f" ({o.version})" if o.version else " (uninstalled)"
         print(f"{o.tool}: the interrupted operation is finished{state}")

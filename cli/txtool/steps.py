@@ -22,6 +22,8 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from txengine import (
+    JournalState,
+    OperationView,
     Result,
     Step,
     StepContext,
@@ -34,7 +36,8 @@ from txengine import (
 )
 
 from . import backend as be
-from .names import BadName, executable_name
+from .locations import DIR_MODE, Locations, UnsafeLocation
+from .names import BadName, executable_name, tool_name
 
 
 def _resolved(ctx: StepContext) -> Result | None:
@@ -130,7 +133,8 @@ class InstallEnv(Step, frozen=True):
         env = Path(self.env)
         if os.path.lexists(env):
             ctx.fs.rmtree(env)  # half-built by a run that died: this path is ours alone
-        ctx.fs.mkdir(env.parent)
+        ctx.fs.mkdir(env.parent, DIR_MODE)
+        os.chmod(env.parent, DIR_MODE)  # not the umask's choice: no one else may add an env
         backend = be.get_backend(self.backend)
         await backend.create_env(env, self.python)
         ctx.failpoint("created", env)
@@ -165,13 +169,22 @@ class InstallEnv(Step, frozen=True):
 
 
 class RemoveShims(Step, frozen=True):
-    """Move the old shims, and anything in the way of the new ones, into the stash."""
+    """Move the old shims, and anything in the way of the new ones, into the stash.
+
+    A shim path txtool once owned is txtool's only while it still is the shim txtool placed
+    there (a link to, or a copy of, its launcher, owned by this user): checked at the moment
+    of the move, as install does. Anything else there since (the user's own script, a
+    directory, another home's or pipx's shim) is refused with the ``--force`` hint, or with
+    ``keep_foreign`` (uninstall) left where it is and listed as ``kept``.
+    """
 
     kind = "remove-shims"
     bin_dir: str
     owned: list[str]
     others: dict[str, str] = {}  # shim path -> the other tool that owns it
     force: bool = False
+    targets: dict[str, str] = {}  # owned shim path -> the launcher it is a link to / copy of
+    keep_foreign: bool = False
 
     def describe(self) -> str:
         return "remove old shims"
@@ -189,26 +202,43 @@ class RemoveShims(Step, frozen=True):
             ]
         }
 
+    def _foreign(self, path: Path) -> str | None:
+        """Why ``path`` is not txtool's to move, or None when it is."""
+        if str(path) in self.others:
+            return f"{path} belongs to the tool {self.others[str(path)]}"
+        if self.force:
+            return None
+        if str(path) not in self.owned:
+            return f"{path} exists and was not installed by txtool"
+        target = self.targets.get(str(path))
+        if target is not None and not is_ours(path, target):
+            return f"{path} is no longer txtool's ({_what(path)} is there now)"
+        return None
+
     async def apply(self, ctx: StepContext) -> Result:
         if _skipped(ctx):
             return {"skipped": True}
         moves = [(Path(m["path"]), Path(m["stash"])) for m in ctx.intent["moves"]]
-        owned = set(self.owned)
-        for path, stash_path in moves:
-            if not os.path.lexists(path) or _stashed_copy(ctx, path, stash_path):
+        pending = [
+            (path, stash_path)
+            for path, stash_path in moves
+            if os.path.lexists(path) and not _stashed_copy(ctx, path, stash_path)
+        ]
+        kept: list[str] = []
+        for path, _ in pending:
+            why = self._foreign(path)
+            if why is None:
                 continue
-            if str(path) in self.others:
-                raise StepError(f"{path} belongs to the tool {self.others[str(path)]}")
-            if str(path) not in owned and not self.force:
-                raise StepError(
-                    f"{path} exists and was not installed by txtool (use --force to replace it)"
-                )
+            if not self.keep_foreign:
+                hint = "" if str(path) in self.others else " (use --force to replace it)"
+                raise StepError(why + hint)
+            kept.append(str(path))
         stashed = {}
-        for path, stash_path in moves:
-            if os.path.lexists(path) and not _stashed_copy(ctx, path, stash_path):
+        for path, stash_path in pending:
+            if str(path) not in kept:
                 stashed[str(path)] = str(stash(ctx.fs, path, stash_path, _aside(ctx, path)))
                 ctx.failpoint("removed", path)
-        return {"stashed": stashed}
+        return {"stashed": stashed, "kept": kept} if kept else {"stashed": stashed}
 
     async def revert(self, ctx: StepContext, result: Result | None) -> None:
         for m in reversed(ctx.intent.get("moves", [])):
@@ -224,13 +254,27 @@ class RemoveShims(Step, frozen=True):
                 raise StepError(f"{_aside(ctx, path)} is still in use")
 
 
+def _what(path: Path) -> str:
+    if path.is_symlink():
+        return f"a link to {os.readlink(path)}"
+    if path.is_dir():
+        return "a directory"
+    return "another file"
+
+
 # What creating a symlink fails with where the filesystem or the OS refuses links (FAT,
 # some network mounts, Windows without the privilege): a copy is placed instead.
 _LINKS_REFUSED = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS}
 
 
-def _is_ours(path: Path, target: str) -> bool:
-    """Is ``path`` the shim we would place for ``target`` (a link to it, or a copy of it)?"""
+def is_ours(path: Path, target: str) -> bool:
+    """Is ``path`` the shim we would place for ``target`` (a link to it, or a copy of it),
+    owned by us? In a shared (sticky) bin dir another user's link to our launcher is theirs."""
+    try:
+        if os.lstat(path).st_uid != os.geteuid():
+            return False
+    except OSError:
+        return False
     if path.is_symlink():
         return os.readlink(path) == target
     try:
@@ -244,7 +288,7 @@ def _drop_temps(ctx: StepContext, path: Path, target: str) -> None:
     ``atomic_copy`` made before a crash cut it short of its rename (``.NAME.tmp-XXXX``).
     Only a temp that is the shim we would place (a link to, or copy of, ``target``) goes."""
     for sibling in sorted(path.parent.glob(f".{glob_escape(path.name)}.tmp-*")):
-        if _is_ours(sibling, target):
+        if is_ours(sibling, target):
             ctx.fs.unlink(sibling)
 
 
@@ -273,12 +317,12 @@ class CopyShims(Step, frozen=True):
     async def apply(self, ctx: StepContext) -> Result:
         if _skipped(ctx):
             return {"skipped": True}
-        ctx.fs.mkdir(Path(self.bin_dir))
+        ctx.fs.mkdir(Path(self.bin_dir), DIR_MODE)
         placed = {}
         for name, shim in ctx.intent["shims"].items():
             path, target = Path(shim["path"]), shim["target"]
             _drop_temps(ctx, path, target)
-            if not _is_ours(path, target):
+            if not is_ours(path, target):
                 if os.path.lexists(path):
                     raise StepError(f"{path} appeared during the operation; it was left alone")
                 self._place(ctx, Path(target), path)
@@ -287,23 +331,28 @@ class CopyShims(Step, frozen=True):
         return {"shims": placed, "mode": self.mode}
 
     def _place(self, ctx: StepContext, target: Path, path: Path) -> None:
-        if self.mode == "symlink":
-            try:
-                atomic_symlink(ctx.fs, target, path)
-                return
-            except NotImplementedError:
-                pass  # no symlinks on this system
-            except OSError as e:
-                if e.errno not in _LINKS_REFUSED:
-                    raise
-        atomic_copy(ctx.fs, target, path)
+        try:
+            if self.mode == "symlink":
+                try:
+                    atomic_symlink(ctx.fs, target, path)
+                    return
+                except NotImplementedError:
+                    pass  # no symlinks on this system
+                except OSError as e:
+                    if e.errno not in _LINKS_REFUSED:
+                        raise
+            atomic_copy(ctx.fs, target, path)
+        except OSError as e:
+            # The OS names the link's target (inside TXTOOL_HOME) or a temp; the user needs
+            # the bin dir path that could not be written.
+            raise OSError(e.errno, f"cannot place {path}: {e.strerror}", str(path)) from e
 
     async def revert(self, ctx: StepContext, result: Result | None) -> None:
         for shim in ctx.intent.get("shims", {}).values():
             path = Path(shim["path"])
             if os.path.isdir(path.parent):
                 _drop_temps(ctx, path, shim["target"])
-            if _is_ours(path, shim["target"]):
+            if is_ours(path, shim["target"]):
                 ctx.fs.unlink(path)
 
 
@@ -343,3 +392,48 @@ class RemoveEnv(Step, frozen=True):
 
 
 STEP_TYPES: list[type[Step]] = [Resolve, InstallEnv, RemoveShims, CopyShims, RemoveEnv]
+
+
+def check_journal(loc: Locations, state: JournalState) -> None:
+    """Refuse (:class:`UnsafeLocation`) a journal whose operations name a path outside the
+    directories txtool owns for it: checked before any of them is resumed, reverted, cleaned
+    up or planned over. Only open operations and those that installed a current tool can
+    still make txtool touch a path; the closed rest is history."""
+    from .tools import project
+
+    current = {t.op for t in project(state).values()}
+    for view in state:
+        if not view.closed or view.id in current:
+            _check_view(loc, view)
+
+
+def _check_view(loc: Locations, view: OperationView) -> None:
+    stash_dir = loc.stash_dir / view.id
+    tools, bin_dir = loc.tools_dir, loc.bin_dir
+    for planned, intent, result in zip(view.plan, view.intents, view.results, strict=True):
+        args, intent, result = planned.args, intent or {}, result or {}
+        try:
+            if "tool" in args:
+                tool_name(str(args["tool"]))
+        except BadName as e:
+            raise UnsafeLocation(f"the journal names an unsafe tool: {e}") from None
+        if "env" in args:
+            loc.inside(args["env"], tools, "an environment", depth=2)
+        if "bin_dir" in args:
+            loc.inside(args["bin_dir"], bin_dir, "a bin dir", depth=0)
+        for path in [*args.get("owned", ()), *args.get("targets", {})]:
+            loc.inside(path, bin_dir, "a shim")
+        for target in args.get("targets", {}).values():
+            loc.inside(target, tools, "a launcher", depth=4)
+        for move in intent.get("moves", ()):
+            loc.inside(move["path"], bin_dir, "a shim")
+            loc.inside(move["stash"], stash_dir, "a stash")
+        for shim in intent.get("shims", {}).values():
+            loc.inside(shim["path"], bin_dir, "a shim")
+            loc.inside(shim["target"], tools, "a launcher", depth=4)
+        for path in result.get("shims", {}).values():
+            loc.inside(path, bin_dir, "a shim")
+        for target in result.get("executables", {}).values():
+            loc.inside(target, tools, "a launcher", depth=4)
+        if "stash" in intent:
+            loc.inside(intent["stash"], stash_dir, "a stash")

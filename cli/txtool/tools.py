@@ -19,7 +19,13 @@ class Tool:
     shims: dict[str, str]  # executable name -> shim path
     options: dict[str, Any]  # index options, python spec and backend it was installed with
     op: str  # the operation that installed this version
+    launchers: dict[str, str] = field(default_factory=dict)  # executable name -> its launcher
     incomplete: OperationView | None = field(default=None)
+
+    @property
+    def targets(self) -> dict[str, str]:
+        """Shim path -> the launcher that shim is a link to (or a copy of)."""
+        return {p: self.launchers[n] for n, p in self.shims.items() if n in self.launchers}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -68,6 +74,7 @@ def project(state: JournalState) -> dict[str, Tool]:
             shims=_result(view, "copy-shims").get("shims", {}),
             options=view.meta.get("options", {}),
             op=view.id,
+            launchers=_result(view, "install-env").get("executables", {}),
         )
     for view in state.incomplete():
         tool = tools.get(view.subject)
