@@ -14,7 +14,6 @@ from .locations import Locations
 from .steps import is_ours
 from .tools import Tool, project
 
-
 # How long a tool's interpreter may take to run `pass` before it counts as not starting.
 PYTHON_TIMEOUT = 20.0
 
@@ -84,8 +83,10 @@ def _check_shim(tool: str, shim: Path, target: str, fix: str) -> list[str]:
     if not is_ours(shim, target):
         # Someone else's file now (a script of the user's, a directory, pipx's link):
         # `install --force` would stash and delete it, so the fix moves it first.
-        what = f"a link to {os.readlink(shim)}" if shim.is_symlink() else (
-            "a directory" if shim.is_dir() else "a file that is not a copy of " + target
+        what = (
+            f"a link to {os.readlink(shim)}"
+            if shim.is_symlink()
+            else ("a directory" if shim.is_dir() else "a file that is not a copy of " + target)
         )
         return [
             f"{tool}: {shim} is not txtool's ({what}); fix: move it elsewhere if you want to "

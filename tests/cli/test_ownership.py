@@ -8,18 +8,16 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 import tempfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from txtool.cli import FAILED, JOURNAL, OK
-
 from conftest import Tx
 
-SIGKILLED = -9
+from txtool.cli import FAILED, JOURNAL, OK
 
 
 @pytest.fixture(scope="session")
@@ -104,9 +102,9 @@ def test_sticky_shared_bin_dir_is_accepted_and_foreign_shim_kept(
 
 
 def test_modes_do_not_depend_on_the_umask(tx: Tx, tmp_path: Path) -> None:
+    txtool = [sys.executable, "-m", "txtool", "install", "txdemo==1.0", *tx.index]
     proc = subprocess.run(
-        ["sh", "-c", 'umask 000 && exec "$@"', "sh", *_txtool_cmd(), "install", "txdemo==1.0"]
-        + tx.index,
+        ["sh", "-c", 'umask 000 && exec "$@"', "sh", *txtool],
         env=tx.env,
         capture_output=True,
         text=True,
@@ -122,12 +120,6 @@ def test_modes_do_not_depend_on_the_umask(tx: Tx, tmp_path: Path) -> None:
             # uv makes its empty `.lock` 0666 on purpose (shared locking); it holds no code.
             if not stat.S_ISLNK(st.st_mode) and name != ".lock":
                 assert not st.st_mode & stat.S_IWOTH, Path(dirpath) / name
-
-
-def _txtool_cmd() -> list[str]:
-    import sys
-
-    return [sys.executable, "-m", "txtool"]
 
 
 def _tamper(journal: Path, old: str, new: str) -> None:
@@ -198,6 +190,7 @@ def test_uninstall_keeps_a_shim_path_that_is_no_longer_ours(
 ) -> None:
     tx, shim = foreign
     _replace_shim(shim, kind)
+
     def at_shim() -> dict[str, str]:
         return {k: v for k, v in tx.tree_digest(tx.bin).items() if k.startswith(str(shim))}
 
