@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote, urlparse, urlsplit, urlunsplit
 
 import anyio
 from packaging.requirements import InvalidRequirement, Requirement
@@ -42,6 +42,55 @@ __all__ = [
 _WINDOWS = sys.platform == "win32"
 
 
+# --------------------------------------------------------------------------- secrets
+
+MASK = "****"
+
+# Masked URL -> the URL with its password, for this process only: the journal and every
+# output hold the masked form; a child gets the real one through its environment.
+_SECRETS: dict[str, str] = {}
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password replaced by ``****`` (remembered for this process's
+    children); a URL without a password is returned as it is."""
+    parts = urlsplit(url)
+    if parts.password is None or parts.password == MASK:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    masked = urlunsplit(parts._replace(netloc=f"{parts.username}:{MASK}@{host}"))
+    _SECRETS[masked] = url
+    return masked
+
+
+def has_credentials(url: str) -> bool:
+    return urlsplit(url).password is not None
+
+
+def unmask_url(url: str, env_var: str) -> str:
+    """The URL a child must use for a (possibly masked) recorded ``url``: the one given on
+    this command line, else ``env_var`` (``UV_INDEX_URL``/``PIP_INDEX_URL``) when it is the
+    same URL with its password, else the URL without a password, so that uv/pip find it in
+    netrc or keyring. txtool never stores the password (docs/cli.md, "Credentials")."""
+    parts = urlsplit(url)
+    if parts.password != MASK:
+        return url
+    if url in _SECRETS:
+        return _SECRETS[url]
+    given = os.environ.get(env_var)
+    if given and mask_url(given) == url:
+        return given
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}@{host}"))
+
+
+def redact(text: str) -> str:
+    """``text`` (a child's stderr, a message) with every known password masked."""
+    for masked, real in _SECRETS.items():
+        text = text.replace(real, masked)
+    return text
+
+
 # --------------------------------------------------------------------------- data
 
 
@@ -58,8 +107,9 @@ class IndexOptions:
         object.__setattr__(self, "find_links", tuple(self.find_links))
 
     def to_dict(self) -> dict[str, Any]:
+        """What is journaled and shown: the index URL's password masked (see :func:`mask_url`)."""
         return {
-            "index_url": self.index_url,
+            "index_url": None if self.index_url is None else mask_url(self.index_url),
             "find_links": list(self.find_links),
             "no_index": self.no_index,
         }
@@ -234,6 +284,13 @@ def _local_path(location: str) -> Path | None:
 def check_local_locations(index: IndexOptions) -> None:
     # pip only warns about a missing local location and then says "not found": check up front
     # so both backends report the real cause.
+    for link in index.find_links:
+        if has_credentials(link):
+            raise BackendError(
+                f"--find-links {mask_url(link)}: a password there would be on the command "
+                "line of uv/pip; use --index-url, or put it in ~/.netrc",
+                kind="invalid",
+            )
     locations = list(index.find_links)
     if index.index_url and not index.no_index:
         locations.append(index.index_url)
@@ -244,14 +301,20 @@ def check_local_locations(index: IndexOptions) -> None:
 
 
 def _index_flags(index: IndexOptions) -> list[str]:
+    """The command-line flags for ``index``; the index URL goes through the environment
+    (:func:`_index_env`), where no other user can read it (``ps``, /proc/PID/cmdline)."""
     flags: list[str] = []
-    if index.index_url is not None:
-        flags += ["--index-url", index.index_url]
     for link in index.find_links:
         flags += ["--find-links", link]
     if index.no_index:
         flags.append("--no-index")
     return flags
+
+
+def _index_env(env: dict[str, str], index: IndexOptions, var: str) -> dict[str, str]:
+    if index.index_url is not None:
+        env[var] = unmask_url(index.index_url, var)
+    return env
 
 
 def _pin(name: str, version: str) -> str:
@@ -428,7 +491,7 @@ async def _run(
     except OSError as e:
         raise BackendError(f"{what}: cannot run {cmd[0]}: {e.strerror or e}", kind="failed") from e
     out = proc.stdout.decode("utf-8", "replace")
-    err = proc.stderr.decode("utf-8", "replace")
+    err = redact(proc.stderr.decode("utf-8", "replace"))
     if proc.returncode != 0:
         line = (message(err) if message else None) or _first_line(err)
         line = line or f"{Path(cmd[0]).name} exited with status {proc.returncode}"
@@ -502,11 +565,13 @@ class UvBackend:
             flags.append("--no-config")
         return flags
 
-    def _env(self) -> dict[str, str]:
+    def _env(self, index: IndexOptions | None = None) -> dict[str, str]:
         env = dict(os.environ)
         env.pop("VIRTUAL_ENV", None)  # --python names the target; an active venv must not
         env.setdefault("NO_COLOR", "1")
-        return env
+        if index is not None and index.index_url is not None:
+            env.pop("UV_DEFAULT_INDEX", None)  # the recorded index wins, as --index-url did
+        return _index_env(env, index, "UV_INDEX_URL") if index else env
 
     async def resolve(self, requirement: str, python: str, index: IndexOptions) -> list[str]:
         _validate_requirement(requirement)
@@ -516,7 +581,7 @@ class UvBackend:
         out = await _run(
             cmd,
             what=f"cannot resolve {requirement}",
-            env=self._env(),
+            env=self._env(index),
             stdin=(requirement + "\n").encode(),
             message=_uv_message,
         )
@@ -540,7 +605,9 @@ class UvBackend:
         # --no-deps: the pins are the complete, recorded resolution; no second resolve may differ.
         cmd = [self.uv, "pip", "install", "--python", os.fspath(env_python(env)), "--no-deps"]
         cmd += ["--quiet", *self._common(), *list(pins), *_index_flags(index)]
-        await _run(cmd, what=f"cannot install into {env}", env=self._env(), message=_uv_message)
+        await _run(
+            cmd, what=f"cannot install into {env}", env=self._env(index), message=_uv_message
+        )
 
 
 class PipBackend:
@@ -557,8 +624,10 @@ class PipBackend:
         self.pip = [sys.executable, "-m", "pip"]
         self.honor_config = honor_config
 
-    def _env(self) -> dict[str, str]:
+    def _env(self, index: IndexOptions | None = None) -> dict[str, str]:
         env = dict(os.environ)
+        if index is not None:
+            _index_env(env, index, "PIP_INDEX_URL")
         if not self.honor_config:
             # Config files ignored (like uv --no-config); PIP_* env vars still honored.
             env["PIP_CONFIG_FILE"] = os.devnull
@@ -575,7 +644,7 @@ class PipBackend:
         cmd = [*self.pip, "--python", python, "install", "--dry-run", "--ignore-installed"]
         cmd += ["--quiet", "--report", "-", *self._common(), *_index_flags(index), requirement]
         out = await _run(
-            cmd, what=f"cannot resolve {requirement}", env=self._env(), message=_pip_message
+            cmd, what=f"cannot resolve {requirement}", env=self._env(index), message=_pip_message
         )
         try:
             report = json.loads(out)
@@ -604,7 +673,9 @@ class PipBackend:
         _check_install(pins, index)
         cmd = [*self.pip, "--python", os.fspath(env_python(env)), "install", "--no-deps"]
         cmd += ["--quiet", *self._common(), *_index_flags(index), *list(pins)]
-        await _run(cmd, what=f"cannot install into {env}", env=self._env(), message=_pip_message)
+        await _run(
+            cmd, what=f"cannot install into {env}", env=self._env(index), message=_pip_message
+        )
 
 
 def get_backend(name: str | None = None) -> Backend:
