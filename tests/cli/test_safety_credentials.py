@@ -4,114 +4,51 @@ every process's /proc/PID/cmdline is read, as any local user can (``ps``)."""
 
 from __future__ import annotations
 
-import base64
-import html
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from conftest import Tx
+from txindex import Index, cmdlines
 
 from txtool.cli import FAILED
 
 USER, PASSWORD = "alice", "s3cret-Pa55"
 
 
-def _cmdlines() -> list[str]:
-    """Every command line but txtool's own (where the user chose to type the URL)."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                found.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode())
-            except OSError:
-                continue  # gone meanwhile
-    return [c for c in found if " -m txtool " not in c]
+class _Leaks:
+    """Command lines holding the password, read while the client waits on the index; txtool's
+    own is left out (there the user chose to type it)."""
 
+    def __init__(self) -> None:
+        self.found: list[str] = []
 
-class _Index:
-    """A PEP 503 index of the test wheelhouse behind basic auth."""
-
-    def __init__(self, wheelhouse: Path) -> None:
-        self.wheelhouse = wheelhouse
-        self.leaks: list[str] = []
-        self.authorized = 0
-        self.refused = 0
-        index = self
-        token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_HEAD(self) -> None:
-                self.do_GET(head=True)
-
-            def do_GET(self, head: bool = False) -> None:
-                # The client is alive and waiting on us: read what `ps` shows right now.
-                index.leaks += [c for c in _cmdlines() if PASSWORD in c]
-                if self.headers.get("Authorization") != f"Basic {token}":
-                    index.refused += 1
-                    self.send_response(401)
-                    self.send_header("WWW-Authenticate", 'Basic realm="test"')
-                    self.end_headers()
-                    return
-                index.authorized += 1
-                body, ctype = index.page(self.path)
-                self.send_response(200 if body is not None else 404)
-                self.send_header("Content-Type", ctype)
-                self.end_headers()
-                if body is not None and not head:
-                    self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://{USER}:{PASSWORD}@127.0.0.1:{self.server.server_address[1]}/simple/"
-
-    def page(self, path: str) -> tuple[bytes | None, str]:
-        parts = [p for p in path.split("?")[0].split("/") if p]
-        if parts[:1] == ["files"] and len(parts) == 2:
-            f = self.wheelhouse / parts[1]
-            return (f.read_bytes() if f.is_file() else None), "application/octet-stream"
-        if parts[:1] == ["simple"] and len(parts) == 2:
-            want = parts[1]
-            links = [
-                f'<a href="/files/{html.escape(w.name)}">{html.escape(w.name)}</a>'
-                for w in sorted(self.wheelhouse.glob("*.whl"))
-                if w.name.split("-")[0].replace("_", "-").lower() == want
-            ]
-            if links:
-                return ("<html><body>" + "".join(links) + "</body></html>").encode(), "text/html"
-        return None, "text/html"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def __call__(self, path: str) -> None:
+        self.found += [c for c in cmdlines().values() if PASSWORD in c and " -m txtool " not in c]
 
 
 @pytest.fixture
-def index(wheelhouse: Path) -> Iterator[_Index]:
-    served = _Index(wheelhouse)
+def leaks() -> _Leaks:
+    return _Leaks()
+
+
+@pytest.fixture
+def index(wheelhouse: Path, leaks: _Leaks) -> Iterator[Index]:
+    served = Index(wheelhouse, auth=(USER, PASSWORD), on_request=leaks)
     yield served
     served.close()
 
 
 @pytest.mark.parametrize("backend", ["uv", "pip"])
 def test_password_reaches_the_index_but_no_command_line_journal_or_output(
-    tx: Tx, index: _Index, backend: str
+    tx: Tx, index: Index, leaks: _Leaks, backend: str
 ) -> None:
     tx.env["UV_NO_CACHE"] = "1"  # every run asks the index again
     tx.env["PIP_NO_CACHE_DIR"] = "1"
     proc = tx("install", "txdemo==1.0", "--backend", backend, "--index-url", index.url)
     assert tx.shim() == "txdemo 1.0 (helper 1.0)"
     assert index.authorized > 0  # the secret did reach the index, through the environment
-    assert index.leaks == []
+    assert leaks.found == []
     shown = [proc.stdout + proc.stderr]
     shown += [tx(*cmd).stdout for cmd in (["list", "--json"], ["journal", "show"], ["history"])]
     shown += [tx("upgrade", "txdemo", "--dry-run", "--json").stdout]
@@ -128,10 +65,10 @@ def test_password_reaches_the_index_but_no_command_line_journal_or_output(
     assert tx.tool("txdemo")["version"] == "1.0"
     # ...and given again through the backend's own variable, it is used, still off any argv.
     var = "UV_INDEX_URL" if backend == "uv" else "PIP_INDEX_URL"
-    index.leaks.clear()
+    leaks.found.clear()
     tx("upgrade", "txdemo", **{var: index.url})
     assert tx.shim() == "txdemo 2.0 (helper 2.0)"
-    assert index.leaks == []
+    assert leaks.found == []
 
 
 def test_find_links_with_a_password_is_refused(tx: Tx) -> None:
