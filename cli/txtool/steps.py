@@ -283,11 +283,16 @@ def is_ours(path: Path, target: str) -> bool:
         return False
 
 
+def _temps(path: Path) -> set[Path]:
+    """The temporary siblings ``atomic_symlink``/``atomic_copy`` make for ``path``."""
+    return set(path.parent.glob(f".{glob_escape(path.name)}.tmp-*"))
+
+
 def _drop_temps(ctx: StepContext, path: Path, target: str) -> None:
     """Remove our own half-placed shims: the temporary sibling that ``atomic_symlink`` or
     ``atomic_copy`` made before a crash cut it short of its rename (``.NAME.tmp-XXXX``).
     Only a temp that is the shim we would place (a link to, or copy of, ``target``) goes."""
-    for sibling in sorted(path.parent.glob(f".{glob_escape(path.name)}.tmp-*")):
+    for sibling in sorted(_temps(path)):
         if is_ours(sibling, target):
             ctx.fs.unlink(sibling)
 
@@ -331,6 +336,7 @@ class CopyShims(Step, frozen=True):
         return {"shims": placed, "mode": self.mode}
 
     def _place(self, ctx: StepContext, target: Path, path: Path) -> None:
+        before = _temps(path)
         try:
             if self.mode == "symlink":
                 try:
@@ -343,6 +349,11 @@ class CopyShims(Step, frozen=True):
                         raise
             atomic_copy(ctx.fs, target, path)
         except OSError as e:
+            # A temp that appeared during this very placement, owned by us, is our partial
+            # one (ENOSPC mid-copy): it goes now, not at the next run.
+            for partial in sorted(_temps(path) - before):
+                if os.lstat(partial).st_uid == os.geteuid():
+                    ctx.fs.unlink(partial)
             # The OS names the link's target (inside TXTOOL_HOME) or a temp; the user needs
             # the bin dir path that could not be written.
             raise OSError(e.errno, f"cannot place {path}: {e.strerror}", str(path)) from e
