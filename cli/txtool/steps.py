@@ -38,19 +38,20 @@ from txengine import (
 from . import backend as be
 from .locations import DIR_MODE, Locations, UnsafeLocation
 from .names import BadName, executable_name, tool_name
+from .results import EnvInstalled, EnvRemoved, Resolved, ShimsPlaced, ShimsRemoved, Skipped, first
 
 
-def _resolved(ctx: StepContext) -> Result | None:
-    return next((r for r in ctx.results if r and "pins" in r), None)
+def _resolved(ctx: StepContext) -> Resolved | None:
+    return first(ctx.results, Resolved)
 
 
-def _installed(ctx: StepContext) -> Result | None:
-    return next((r for r in ctx.results if r and "executables" in r), None)
+def _installed(ctx: StepContext) -> EnvInstalled | None:
+    return first(ctx.results, EnvInstalled)
 
 
 def _skipped(ctx: StepContext) -> bool:
     resolved = _resolved(ctx)
-    return bool(resolved and resolved.get("unchanged"))
+    return bool(resolved and resolved.unchanged)
 
 
 def _aside(ctx: StepContext, path: Path) -> Path:
@@ -107,7 +108,7 @@ class Resolve(Step, frozen=True):
         if version is None:
             raise StepError(f"resolving {self.requirement} did not select {self.tool} itself")
         unchanged = self.current is not None and sorted(self.current) == sorted(pins)
-        return {"pins": pins, "version": version, "unchanged": unchanged}
+        return Resolved(pins=pins, version=version, unchanged=unchanged).record()
 
     async def revert(self, ctx: StepContext, result: Result | None) -> None:
         return None  # nothing on disk
@@ -128,8 +129,8 @@ class InstallEnv(Step, frozen=True):
 
     async def apply(self, ctx: StepContext) -> Result:
         resolved = _resolved(ctx)
-        if resolved is None or resolved.get("unchanged"):
-            return {"skipped": True}
+        if resolved is None or resolved.unchanged:
+            return Skipped().record()
         env = Path(self.env)
         if os.path.lexists(env):
             ctx.fs.rmtree(env)  # half-built by a run that died: this path is ours alone
@@ -138,7 +139,7 @@ class InstallEnv(Step, frozen=True):
         backend = be.get_backend(self.backend)
         await backend.create_env(env, self.python)
         ctx.failpoint("created", env)
-        await backend.install(env, resolved["pins"], be.IndexOptions.from_dict(self.index))
+        await backend.install(env, resolved.pins, be.IndexOptions.from_dict(self.index))
         ctx.failpoint("installed", env)
         installed = be.inspect_env(env, self.tool)
         scripts = [(n, False) for n in installed.console_scripts]
@@ -158,7 +159,7 @@ class InstallEnv(Step, frozen=True):
             raise StepError(
                 f"{self.tool} {installed.version} exposes no executables (no console or GUI scripts)"
             )
-        return {"version": installed.version, "executables": executables}
+        return EnvInstalled(version=installed.version, executables=executables).record()
 
     async def revert(self, ctx: StepContext, result: Result | None) -> None:
         env = Path(self.env)
@@ -193,7 +194,7 @@ class RemoveShims(Step, frozen=True):
         installed = _installed(ctx)
         names = {Path(p).name for p in self.owned}
         if installed and not _skipped(ctx):
-            names |= set(installed["executables"])
+            names |= set(installed.executables)
         bin_dir = Path(self.bin_dir)
         return {
             "moves": [
@@ -217,7 +218,7 @@ class RemoveShims(Step, frozen=True):
 
     async def apply(self, ctx: StepContext) -> Result:
         if _skipped(ctx):
-            return {"skipped": True}
+            return Skipped().record()
         moves = [(Path(m["path"]), Path(m["stash"])) for m in ctx.intent["moves"]]
         pending = [
             (path, stash_path)
@@ -238,7 +239,7 @@ class RemoveShims(Step, frozen=True):
             if str(path) not in kept:
                 stashed[str(path)] = str(stash(ctx.fs, path, stash_path, _aside(ctx, path)))
                 ctx.failpoint("removed", path)
-        return {"stashed": stashed, "kept": kept} if kept else {"stashed": stashed}
+        return ShimsRemoved(stashed=stashed, kept=kept).record()
 
     async def revert(self, ctx: StepContext, result: Result | None) -> None:
         for m in reversed(ctx.intent.get("moves", [])):
@@ -315,13 +316,13 @@ class CopyShims(Step, frozen=True):
         return {
             "shims": {
                 name: {"path": str(bin_dir / name), "target": target}
-                for name, target in sorted(installed["executables"].items())
+                for name, target in sorted(installed.executables.items())
             }
         }
 
     async def apply(self, ctx: StepContext) -> Result:
         if _skipped(ctx):
-            return {"skipped": True}
+            return Skipped().record()
         ctx.fs.mkdir(Path(self.bin_dir), DIR_MODE)
         placed = {}
         for name, shim in ctx.intent["shims"].items():
@@ -333,7 +334,7 @@ class CopyShims(Step, frozen=True):
                 self._place(ctx, Path(target), path)
                 ctx.failpoint("copied", path)
             placed[name] = str(path)
-        return {"shims": placed, "mode": self.mode}
+        return ShimsPlaced(shims=placed, mode=self.mode).record()
 
     def _place(self, ctx: StepContext, target: Path, path: Path) -> None:
         before = _temps(path)
@@ -381,12 +382,12 @@ class RemoveEnv(Step, frozen=True):
 
     async def apply(self, ctx: StepContext) -> Result:
         if _skipped(ctx):
-            return {"skipped": True}
+            return Skipped().record()
         env, stash_path = Path(self.env), Path(ctx.intent["stash"])
         if os.path.lexists(env) and not _stashed_copy(ctx, env, stash_path):
             stash(ctx.fs, env, stash_path, _aside(ctx, env))
             ctx.failpoint("removed", env)
-        return {}
+        return EnvRemoved().record()
 
     async def revert(self, ctx: StepContext, result: Result | None) -> None:
         env = Path(self.env)
