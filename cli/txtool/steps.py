@@ -416,7 +416,13 @@ def check_journal(loc: Locations, state: JournalState) -> None:
     current = {t.op for t in project(state).values()}
     for view in state:
         if not view.closed or view.id in current:
-            _check_view(loc, view)
+            try:
+                _check_view(loc, view)
+            except (KeyError, TypeError, AttributeError, ValueError) as e:
+                raise UnsafeLocation(
+                    f"the journal's operation {view.id} names its paths in an unexpected shape "
+                    f"({type(e).__name__}: {e}); refusing to act on it"
+                ) from None
 
 
 def _check_view(loc: Locations, view: OperationView) -> None:

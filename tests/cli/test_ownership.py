@@ -234,3 +234,13 @@ def test_symlink_placement_error_names_the_bin_dir_path(txdemo1: Tx) -> None:
         subprocess.run(["umount", str(tx.bin)], check=True)
     assert str(tx.bin / "txdemo") in line, line
     assert str(tx.home) not in line, line
+
+
+def test_journal_with_paths_of_an_unexpected_shape_is_refused(txdemo1: Tx) -> None:
+    tx = txdemo1
+    tx("upgrade", "txdemo", *tx.index, failpoints="step.remove-shims.removed=kill", expect=-9)
+    _tamper(tx.journal, '"moves":[{"path":', '"moves":[{"where":')
+    before = tx.digest()
+    line = tx.one_error(tx("resume", expect=JOURNAL))
+    assert "unexpected shape" in line
+    assert tx.digest() == before
