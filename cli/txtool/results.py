@@ -1,5 +1,5 @@
-"""What each txtool step records as its result: typed structs, encoded to exactly the dicts
-txtool 0.1.0 wrote (journal-schema/golden/txtool-0.1.0 holds such journals), so old journals
+"""What each txtool step records, its intent (before its side effect) and its result: typed
+structs, encoded to exactly the dicts txtool 0.1.0 wrote (journal-schema/golden/txtool-0.1.0 holds such journals), so old journals
 read and new ones stay readable by 0.1.0's projection.
 
 A step that found nothing to do (resolve found the installed pins) records :class:`Skipped`.
@@ -61,6 +61,34 @@ class ShimsPlaced(_Result, frozen=True):
 
 class EnvRemoved(_Result, frozen=True):
     """remove-env: the old environment is in the stash (recorded as ``{}``)."""
+
+
+class Move(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    path: str
+    stash: str
+
+
+class ShimMoves(_Result, frozen=True):
+    """remove-shims' intent: each shim path and where it goes in the stash."""
+
+    moves: list[Move]
+
+
+class ShimTarget(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    path: str
+    target: str
+
+
+class ShimPlan(_Result, frozen=True):
+    """copy-shims' intent: executable name -> the shim path and the launcher it exposes."""
+
+    shims: dict[str, ShimTarget]
+
+
+class EnvStash(_Result, frozen=True):
+    """remove-env's intent: where the old environment goes."""
+
+    stash: str
 
 
 R = TypeVar("R", bound=_Result)

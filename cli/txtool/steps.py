@@ -38,7 +38,21 @@ from txengine import (
 from . import backend as be
 from .locations import DIR_MODE, Locations, UnsafeLocation
 from .names import BadName, executable_name, tool_name
-from .results import EnvInstalled, EnvRemoved, Resolved, ShimsPlaced, ShimsRemoved, Skipped, first
+from .results import (
+    EnvInstalled,
+    EnvRemoved,
+    EnvStash,
+    Move,
+    Resolved,
+    ShimMoves,
+    ShimPlan,
+    ShimsPlaced,
+    ShimsRemoved,
+    ShimTarget,
+    Skipped,
+    first,
+    read,
+)
 
 
 def _resolved(ctx: StepContext) -> Resolved | None:
@@ -47,6 +61,21 @@ def _resolved(ctx: StepContext) -> Resolved | None:
 
 def _installed(ctx: StepContext) -> EnvInstalled | None:
     return first(ctx.results, EnvInstalled)
+
+
+def _moves(ctx: StepContext) -> list[Move]:
+    intent = read(ctx.intent, ShimMoves)
+    return intent.moves if intent else []
+
+
+def _shim_plan(ctx: StepContext) -> dict[str, ShimTarget]:
+    intent = read(ctx.intent, ShimPlan)
+    return intent.shims if intent else {}
+
+
+def _env_stash(ctx: StepContext) -> Path | None:
+    intent = read(ctx.intent, EnvStash)
+    return Path(intent.stash) if intent else None
 
 
 def _skipped(ctx: StepContext) -> bool:
@@ -60,9 +89,9 @@ def _aside(ctx: StepContext, path: Path) -> Path:
     return path.with_name(f".{path.name}.txtool-{ctx.op}")
 
 
-def _stashed_copy(ctx: StepContext, path: Path, stash_path: Path) -> Path | None:
+def _stashed_copy(ctx: StepContext, path: Path, stash_path: Path | None) -> Path | None:
     for candidate in (stash_path, _aside(ctx, path)):
-        if os.path.lexists(candidate):
+        if candidate is not None and os.path.lexists(candidate):
             return candidate
     return None
 
@@ -196,12 +225,8 @@ class RemoveShims(Step, frozen=True):
         if installed and not _skipped(ctx):
             names |= set(installed.executables)
         bin_dir = Path(self.bin_dir)
-        return {
-            "moves": [
-                {"path": str(bin_dir / n), "stash": str(ctx.stash_path(f"shim-{n}"))}
-                for n in sorted(names)
-            ]
-        }
+        moves = [Move(str(bin_dir / n), str(ctx.stash_path(f"shim-{n}"))) for n in sorted(names)]
+        return ShimMoves(moves=moves).record()
 
     def _foreign(self, path: Path) -> str | None:
         """Why ``path`` is not txtool's to move, or None when it is."""
@@ -219,7 +244,7 @@ class RemoveShims(Step, frozen=True):
     async def apply(self, ctx: StepContext) -> Result:
         if _skipped(ctx):
             return Skipped().record()
-        moves = [(Path(m["path"]), Path(m["stash"])) for m in ctx.intent["moves"]]
+        moves = [(Path(m.path), Path(m.stash)) for m in _moves(ctx)]
         pending = [
             (path, stash_path)
             for path, stash_path in moves
@@ -242,15 +267,15 @@ class RemoveShims(Step, frozen=True):
         return ShimsRemoved(stashed=stashed, kept=kept).record()
 
     async def revert(self, ctx: StepContext, result: Result | None) -> None:
-        for m in reversed(ctx.intent.get("moves", [])):
-            path = Path(m["path"])
-            found = _stashed_copy(ctx, path, Path(m["stash"]))
+        for m in reversed(_moves(ctx)):
+            path = Path(m.path)
+            found = _stashed_copy(ctx, path, Path(m.stash))
             if found is not None:
                 restore(ctx.fs, found, path)
 
     async def cleanup(self, ctx: StepContext, result: Result | None) -> None:
-        for m in ctx.intent.get("moves", []):
-            path = Path(m["path"])
+        for m in _moves(ctx):
+            path = Path(m.path)
             if not discard(ctx.fs, _aside(ctx, path)):
                 raise StepError(f"{_aside(ctx, path)} is still in use")
 
@@ -311,22 +336,22 @@ class CopyShims(Step, frozen=True):
     def intent(self, ctx: StepContext) -> Result:
         installed = _installed(ctx)
         if installed is None or _skipped(ctx):
-            return {"shims": {}}
+            return ShimPlan(shims={}).record()
         bin_dir = Path(self.bin_dir)
-        return {
-            "shims": {
-                name: {"path": str(bin_dir / name), "target": target}
+        return ShimPlan(
+            shims={
+                name: ShimTarget(str(bin_dir / name), target)
                 for name, target in sorted(installed.executables.items())
             }
-        }
+        ).record()
 
     async def apply(self, ctx: StepContext) -> Result:
         if _skipped(ctx):
             return Skipped().record()
         ctx.fs.mkdir(Path(self.bin_dir), DIR_MODE)
         placed = {}
-        for name, shim in ctx.intent["shims"].items():
-            path, target = Path(shim["path"]), shim["target"]
+        for name, shim in _shim_plan(ctx).items():
+            path, target = Path(shim.path), shim.target
             _drop_temps(ctx, path, target)
             if not is_ours(path, target):
                 if os.path.lexists(path):
@@ -360,11 +385,11 @@ class CopyShims(Step, frozen=True):
             raise OSError(e.errno, f"cannot place {path}: {e.strerror}", str(path)) from e
 
     async def revert(self, ctx: StepContext, result: Result | None) -> None:
-        for shim in ctx.intent.get("shims", {}).values():
-            path = Path(shim["path"])
+        for shim in _shim_plan(ctx).values():
+            path = Path(shim.path)
             if os.path.isdir(path.parent):
-                _drop_temps(ctx, path, shim["target"])
-            if is_ours(path, shim["target"]):
+                _drop_temps(ctx, path, shim.target)
+            if is_ours(path, shim.target):
                 ctx.fs.unlink(path)
 
 
@@ -378,12 +403,14 @@ class RemoveEnv(Step, frozen=True):
         return "remove the old environment"
 
     def intent(self, ctx: StepContext) -> Result:
-        return {"stash": str(ctx.stash_path("env"))}
+        return EnvStash(stash=str(ctx.stash_path("env"))).record()
 
     async def apply(self, ctx: StepContext) -> Result:
         if _skipped(ctx):
             return Skipped().record()
-        env, stash_path = Path(self.env), Path(ctx.intent["stash"])
+        env, stash_path = Path(self.env), _env_stash(ctx)
+        if stash_path is None:
+            raise StepError(f"remove-env of {env} has no recorded stash")
         if os.path.lexists(env) and not _stashed_copy(ctx, env, stash_path):
             stash(ctx.fs, env, stash_path, _aside(ctx, env))
             ctx.failpoint("removed", env)
@@ -391,7 +418,7 @@ class RemoveEnv(Step, frozen=True):
 
     async def revert(self, ctx: StepContext, result: Result | None) -> None:
         env = Path(self.env)
-        found = _stashed_copy(ctx, env, Path(ctx.intent.get("stash", "")))
+        found = _stashed_copy(ctx, env, _env_stash(ctx))
         if found is not None:
             restore(ctx.fs, found, env)
 
