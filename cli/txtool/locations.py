@@ -66,8 +66,8 @@ def _check_dir(path: Path, what: str, *, shared: bool = False) -> None:
     try:
         link = os.lstat(path)
         st = os.stat(path)
-    except FileNotFoundError:
-        return
+    except (FileNotFoundError, NotADirectoryError):
+        return  # made later; what cannot be made fails there, in its step, and is undone
     euid = os.geteuid()
     owners = (euid, 0) if shared else (euid,)
     if link.st_uid not in owners or st.st_uid not in owners:
@@ -165,7 +165,7 @@ class Locations:
 
     def secure(self) -> None:
         """Refuse (:class:`UnsafeLocation`) a home, ``tools/``, journal or bin dir that another
-        user owns or can write; then create the missing ones (``DIR_MODE``)."""
+        user owns or can write; then create the missing home and ``tools/`` (``DIR_MODE``)."""
         _check_ancestors(self.home, "TXTOOL_HOME")
         _check_dir(self.home, "TXTOOL_HOME")
         for sub, what in ((self.tools_dir, "the tools dir"), (self.journal_dir, "the journal")):
@@ -173,10 +173,9 @@ class Locations:
         _check_ancestors(self.bin_dir, "the bin dir")
         _check_dir(self.bin_dir, "the bin dir", shared=True)
         make_dir(self.tools_dir)
-        make_dir(self.bin_dir)
-        # Made by another process between the checks and here: checked once more.
+        # Made by another process between the checks and here: checked once more. The bin dir
+        # is made by the step that places shims (mode 0755), within the operation.
         _check_dir(self.home, "TXTOOL_HOME")
-        _check_dir(self.bin_dir, "the bin dir", shared=True)
 
     def inside(self, path: str | Path, root: Path, what: str, *, depth: int = 1) -> Path:
         """``path`` read from the journal, if it lies exactly ``depth`` levels below ``root``
