@@ -139,12 +139,13 @@ def _guarded(args: argparse.Namespace) -> int:
     from txengine import TxError
 
     from .installer import NeedsResume, UsageError
+    from .locations import BadSetting, UnsafeLocation
     from .names import BadName
     from .service import code_of
 
     try:
         return int(COMMANDS[args.command](args))
-    except (UsageError, BadName, NeedsResume, TxError) as e:
+    except (UsageError, BadName, BadSetting, UnsafeLocation, NeedsResume, TxError) as e:
         return _failure(args, code_of(e), str(e))
     except OSError as e:
         return _failure(args, *_os_error(e))
@@ -212,8 +213,9 @@ def _service(args: argparse.Namespace | None = None) -> Service:
 
     json_ = bool(getattr(args, "json", False))
     live = sys.stderr.isatty() and not json_ and os.environ.get("TERM") != "dumb"
-    timeout = float(os.environ.get("TXTOOL_LOCK_TIMEOUT", "60"))
-    return Service(_locations(), notify=_note, live=live, lock_timeout=timeout)
+    from .locations import lock_timeout
+
+    return Service(_locations(), notify=_note, live=live, lock_timeout=lock_timeout())
 
 
 def _state() -> JournalState:

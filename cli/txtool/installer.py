@@ -23,6 +23,7 @@ from .fixes import fix
 from .locations import Locations
 from .steps import STEP_TYPES, CopyShims, InstallEnv, RemoveEnv, RemoveShims, Resolve
 from .tools import Tool, incomplete_by_tool, project
+from .verify import env_problem
 
 
 class UsageError(Exception):
@@ -66,6 +67,7 @@ class Outcome:
     shims: dict[str, str] = field(default_factory=dict)
     op: str | None = None
     kind: str | None = None  # for "finished"/"reverted": the kind of the operation resumed
+    kept: list[str] = field(default_factory=list)  # paths at old shims that were not txtool's
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -75,6 +77,7 @@ class Outcome:
             "old_version": self.old_version,
             "executables": self.shims,
             "op": self.op,
+            "kept": self.kept,
         }
 
 
@@ -158,6 +161,7 @@ class Planner:
                 owned=sorted(old.shims.values()) if old else [],
                 others=self._others(tool),
                 force=opts.force,
+                targets=old.targets if old else {},
             ),
             CopyShims(bin_dir=str(self.loc.bin_dir), mode=_shim_mode()),
         ]
@@ -200,7 +204,8 @@ class Planner:
         else:
             requirement = str(req)
         same_python = opts.python is None or _find_python(opts.python) == old.python
-        current = old.pins if same_python else None
+        # A broken environment is rebuilt even when the pins are the same: never "up to date".
+        current = old.pins if same_python and env_problem(old) is None else None
         return self._build("upgrade", tool, requirement, opts, old, current)
 
     def uninstall(self, name: str) -> Plan:
@@ -210,7 +215,12 @@ class Planner:
         if old is None:
             raise UsageError(f"{tool} is not installed")
         steps: list[Step] = [
-            RemoveShims(bin_dir=str(self.loc.bin_dir), owned=sorted(old.shims.values())),
+            RemoveShims(
+                bin_dir=str(self.loc.bin_dir),
+                owned=sorted(old.shims.values()),
+                targets=old.targets,
+                keep_foreign=True,
+            ),
             RemoveEnv(env=old.env),
         ]
         return Plan("uninstall", tool, steps, {"requirement": old.requirement}, old)
@@ -226,7 +236,8 @@ def outcome(plan: Plan, view: OperationView) -> Outcome:
     tools = project(_single(view))
     old = plan.old.version if plan.old else None
     if plan.kind == "uninstall":
-        return Outcome(plan.tool, "uninstalled", None, old, op=view.id)
+        kept = [p for r in view.results if r for p in r.get("kept", ())]
+        return Outcome(plan.tool, "uninstalled", None, old, op=view.id, kept=kept)
     resolved = view.results[0] or {}
     if resolved.get("unchanged"):
         assert plan.old is not None

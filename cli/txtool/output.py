@@ -98,7 +98,8 @@ def outcome_line(o: Outcome) -> str:
     if o.action == "already-installed":
         return f"{o.tool} {o.version} is already installed (upgrade it, or --force to reinstall)"
     if o.action == "uninstalled":
-        return f"uninstalled {o.tool} {o.old_version}"
+        kept = "".join(f"\nkept {path}: it is no longer txtool's" for path in o.kept)
+        return f"uninstalled {o.tool} {o.old_version}{kept}"
     if o.action == "resumed":
         state = f" ({o.version})" if o.version else " (uninstalled)"
         return f"{o.tool}: the interrupted operation is finished{state}"

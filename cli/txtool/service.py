@@ -43,9 +43,10 @@ from . import messages as msg
 from . import names
 from .exitcodes import BUSY, FAILED, INCOMPLETE, INTERRUPTED, JOURNAL, OK, USAGE
 from .installer import Installer, NeedsResume, Options, Outcome, Plan, UsageError, outcome
-from .locations import Locations
+from .locations import BadSetting, Locations, UnsafeLocation
 from .names import BadName
 from .output import Reporter
+from .steps import check_journal
 
 #: What happened to one item of a command (a tool, or an operation for ``resume``).
 Status = Literal["done", "failed", "incomplete", "interrupted", "not-attempted"]
@@ -60,8 +61,10 @@ COMPACT_EVERY = 100
 
 def code_of(e: BaseException) -> int:
     """The exit code an error means on its own (docs/cli.md)."""
-    if isinstance(e, (UsageError, BadName)):
+    if isinstance(e, (UsageError, BadName, BadSetting)):
         return USAGE
+    if isinstance(e, UnsafeLocation):
+        return JOURNAL
     if isinstance(e, (NeedsResume, OperationIncomplete)):
         return INCOMPLETE
     if isinstance(e, LockBusy):
@@ -295,15 +298,25 @@ class Service:
     # -- the session ---------------------------------------------------------------------
 
     def _open(self) -> Journal:
+        """Lock the journal of a home that is ours alone, and refuse a journal that names
+        paths outside the directories txtool owns, before anything changes."""
+
         def waiting(pid: int | None) -> None:
             self.notify(msg.waiting_for(pid))
 
-        return Journal.open(
+        self.loc.secure()
+        journal = Journal.open(
             self.loc.journal_dir,
             timeout=self.lock_timeout,
             on_wait=waiting,
             warn=lambda m: self.notify(f"warning: {m}"),
         )
+        try:
+            check_journal(self.loc, journal.state)
+        except BaseException:
+            journal.close()
+            raise
+        return journal
 
     def _session(
         self,

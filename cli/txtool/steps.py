@@ -15,13 +15,14 @@ from __future__ import annotations
 import errno
 import filecmp
 import os
-from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any
 
 from packaging.utils import canonicalize_name
 
 from txengine import (
+    JournalState,
+    OperationView,
     Result,
     Step,
     StepContext,
@@ -29,26 +30,57 @@ from txengine import (
     atomic_copy,
     atomic_symlink,
     discard,
-    is_engine_temp,
     restore,
     stash,
+    sweep_temps,
 )
 
 from . import backend as be
-from .names import BadName, executable_name
+from .locations import DIR_MODE, Locations, UnsafeLocation
+from .names import BadName, executable_name, tool_name
+from .results import (
+    EnvInstalled,
+    EnvRemoved,
+    EnvStash,
+    Move,
+    Resolved,
+    ShimMoves,
+    ShimPlan,
+    ShimsPlaced,
+    ShimsRemoved,
+    ShimTarget,
+    Skipped,
+    first,
+    read,
+)
 
 
-def _resolved(ctx: StepContext) -> Result | None:
-    return next((r for r in ctx.results if r and "pins" in r), None)
+def _resolved(ctx: StepContext) -> Resolved | None:
+    return first(ctx.results, Resolved)
 
 
-def _installed(ctx: StepContext) -> Result | None:
-    return next((r for r in ctx.results if r and "executables" in r), None)
+def _installed(ctx: StepContext) -> EnvInstalled | None:
+    return first(ctx.results, EnvInstalled)
+
+
+def _moves(ctx: StepContext) -> list[Move]:
+    intent = read(ctx.intent, ShimMoves)
+    return intent.moves if intent else []
+
+
+def _shim_plan(ctx: StepContext) -> dict[str, ShimTarget]:
+    intent = read(ctx.intent, ShimPlan)
+    return intent.shims if intent else {}
+
+
+def _env_stash(ctx: StepContext) -> Path | None:
+    intent = read(ctx.intent, EnvStash)
+    return Path(intent.stash) if intent else None
 
 
 def _skipped(ctx: StepContext) -> bool:
     resolved = _resolved(ctx)
-    return bool(resolved and resolved.get("unchanged"))
+    return bool(resolved and resolved.unchanged)
 
 
 def _aside(ctx: StepContext, path: Path) -> Path:
@@ -57,9 +89,9 @@ def _aside(ctx: StepContext, path: Path) -> Path:
     return path.with_name(f".{path.name}.txtool-{ctx.op}")
 
 
-def _stashed_copy(ctx: StepContext, path: Path, stash_path: Path) -> Path | None:
+def _stashed_copy(ctx: StepContext, path: Path, stash_path: Path | None) -> Path | None:
     for candidate in (stash_path, _aside(ctx, path)):
-        if os.path.lexists(candidate):
+        if candidate is not None and os.path.lexists(candidate):
             return candidate
     return None
 
@@ -105,7 +137,7 @@ class Resolve(Step, frozen=True):
         if version is None:
             raise StepError(f"resolving {self.requirement} did not select {self.tool} itself")
         unchanged = self.current is not None and sorted(self.current) == sorted(pins)
-        return {"pins": pins, "version": version, "unchanged": unchanged}
+        return Resolved(pins=pins, version=version, unchanged=unchanged).record()
 
     async def revert(self, ctx: StepContext, result: Result | None) -> None:
         return None  # nothing on disk
@@ -126,16 +158,17 @@ class InstallEnv(Step, frozen=True):
 
     async def apply(self, ctx: StepContext) -> Result:
         resolved = _resolved(ctx)
-        if resolved is None or resolved.get("unchanged"):
-            return {"skipped": True}
+        if resolved is None or resolved.unchanged:
+            return Skipped().record()
         env = Path(self.env)
         if os.path.lexists(env):
             ctx.fs.rmtree(env)  # half-built by a run that died: this path is ours alone
-        ctx.fs.mkdir(env.parent)
+        ctx.fs.mkdir(env.parent, DIR_MODE)
+        os.chmod(env.parent, DIR_MODE)  # not the umask's choice: no one else may add an env
         backend = be.get_backend(self.backend)
         await backend.create_env(env, self.python)
         ctx.failpoint("created", env)
-        await backend.install(env, resolved["pins"], be.IndexOptions.from_dict(self.index))
+        await backend.install(env, resolved.pins, be.IndexOptions.from_dict(self.index))
         ctx.failpoint("installed", env)
         installed = be.inspect_env(env, self.tool)
         scripts = [(n, False) for n in installed.console_scripts]
@@ -155,7 +188,7 @@ class InstallEnv(Step, frozen=True):
             raise StepError(
                 f"{self.tool} {installed.version} exposes no executables (no console or GUI scripts)"
             )
-        return {"version": installed.version, "executables": executables}
+        return EnvInstalled(version=installed.version, executables=executables).record()
 
     async def revert(self, ctx: StepContext, result: Result | None) -> None:
         env = Path(self.env)
@@ -166,13 +199,22 @@ class InstallEnv(Step, frozen=True):
 
 
 class RemoveShims(Step, frozen=True):
-    """Move the old shims, and anything in the way of the new ones, into the stash."""
+    """Move the old shims, and anything in the way of the new ones, into the stash.
+
+    A shim path txtool once owned is txtool's only while it still is the shim txtool placed
+    there (a link to, or a copy of, its launcher, owned by this user): checked at the moment
+    of the move, as install does. Anything else there since (the user's own script, a
+    directory, another home's or pipx's shim) is refused with the ``--force`` hint, or with
+    ``keep_foreign`` (uninstall) left where it is and listed as ``kept``.
+    """
 
     kind = "remove-shims"
     bin_dir: str
     owned: list[str]
     others: dict[str, str] = {}  # shim path -> the other tool that owns it
     force: bool = False
+    targets: dict[str, str] = {}  # owned shim path -> the launcher it is a link to / copy of
+    keep_foreign: bool = False
 
     def describe(self) -> str:
         return "remove old shims"
@@ -181,48 +223,69 @@ class RemoveShims(Step, frozen=True):
         installed = _installed(ctx)
         names = {Path(p).name for p in self.owned}
         if installed and not _skipped(ctx):
-            names |= set(installed["executables"])
+            names |= set(installed.executables)
         bin_dir = Path(self.bin_dir)
-        return {
-            "moves": [
-                {"path": str(bin_dir / n), "stash": str(ctx.stash_path(f"shim-{n}"))}
-                for n in sorted(names)
-            ]
-        }
+        moves = [Move(str(bin_dir / n), str(ctx.stash_path(f"shim-{n}"))) for n in sorted(names)]
+        return ShimMoves(moves=moves).record()
+
+    def _foreign(self, path: Path) -> str | None:
+        """Why ``path`` is not txtool's to move, or None when it is."""
+        if str(path) in self.others:
+            return f"{path} belongs to the tool {self.others[str(path)]}"
+        if self.force:
+            return None
+        if str(path) not in self.owned:
+            return f"{path} exists and was not installed by txtool"
+        target = self.targets.get(str(path))
+        if target is not None and not is_ours(path, target):
+            return f"{path} is no longer txtool's ({_what(path)} is there now)"
+        return None
 
     async def apply(self, ctx: StepContext) -> Result:
         if _skipped(ctx):
-            return {"skipped": True}
-        moves = [(Path(m["path"]), Path(m["stash"])) for m in ctx.intent["moves"]]
-        owned = set(self.owned)
-        for path, stash_path in moves:
-            if not os.path.lexists(path) or _stashed_copy(ctx, path, stash_path):
+            return Skipped().record()
+        moves = [(Path(m.path), Path(m.stash)) for m in _moves(ctx)]
+        pending = [
+            (path, stash_path)
+            for path, stash_path in moves
+            if os.path.lexists(path) and not _stashed_copy(ctx, path, stash_path)
+        ]
+        kept: list[str] = []
+        for path, _ in pending:
+            why = self._foreign(path)
+            if why is None:
                 continue
-            if str(path) in self.others:
-                raise StepError(f"{path} belongs to the tool {self.others[str(path)]}")
-            if str(path) not in owned and not self.force:
-                raise StepError(
-                    f"{path} exists and was not installed by txtool (use --force to replace it)"
-                )
+            if not self.keep_foreign:
+                hint = "" if str(path) in self.others else " (use --force to replace it)"
+                raise StepError(why + hint)
+            kept.append(str(path))
         stashed = {}
-        for path, stash_path in moves:
-            if os.path.lexists(path) and not _stashed_copy(ctx, path, stash_path):
+        for path, stash_path in pending:
+            if str(path) not in kept:
                 stashed[str(path)] = str(stash(ctx.fs, path, stash_path, _aside(ctx, path)))
                 ctx.failpoint("removed", path)
-        return {"stashed": stashed}
+        return ShimsRemoved(stashed=stashed, kept=kept).record()
 
     async def revert(self, ctx: StepContext, result: Result | None) -> None:
-        for m in reversed(ctx.intent.get("moves", [])):
-            path = Path(m["path"])
-            found = _stashed_copy(ctx, path, Path(m["stash"]))
+        for m in reversed(_moves(ctx)):
+            path = Path(m.path)
+            found = _stashed_copy(ctx, path, Path(m.stash))
             if found is not None:
                 restore(ctx.fs, found, path)
 
     async def cleanup(self, ctx: StepContext, result: Result | None) -> None:
-        for m in ctx.intent.get("moves", []):
-            path = Path(m["path"])
+        for m in _moves(ctx):
+            path = Path(m.path)
             if not discard(ctx.fs, _aside(ctx, path)):
                 raise StepError(f"{_aside(ctx, path)} is still in use")
+
+
+def _what(path: Path) -> str:
+    if path.is_symlink():
+        return f"a link to {os.readlink(path)}"
+    if path.is_dir():
+        return "a directory"
+    return "another file"
 
 
 # What creating a symlink fails with where the filesystem or the OS refuses links (FAT,
@@ -230,8 +293,14 @@ class RemoveShims(Step, frozen=True):
 _LINKS_REFUSED = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS}
 
 
-def _is_ours(path: Path, target: str) -> bool:
-    """Is ``path`` the shim we would place for ``target`` (a link to it, or a copy of it)?"""
+def is_ours(path: Path, target: str) -> bool:
+    """Is ``path`` the shim we would place for ``target`` (a link to it, or a copy of it),
+    owned by us? In a shared (sticky) bin dir another user's link to our launcher is theirs."""
+    try:
+        if os.lstat(path).st_uid != os.geteuid():
+            return False
+    except OSError:
+        return False
     if path.is_symlink():
         return os.readlink(path) == target
     try:
@@ -240,13 +309,11 @@ def _is_ours(path: Path, target: str) -> bool:
         return False
 
 
-def _drop_temps(ctx: StepContext, path: Path, target: str) -> None:
-    """Remove our own half-placed shims: the temporary sibling that ``atomic_symlink`` or
-    ``atomic_copy`` made before a crash cut it short of its rename (``is_engine_temp``).
-    Only a temp that is the shim we would place (a link to, or copy of, ``target``) goes."""
-    for sibling in sorted(path.parent.glob(f".{glob_escape(path.name)}.txengine-*.tmp")):
-        if is_engine_temp(sibling) and _is_ours(sibling, target):
-            ctx.fs.unlink(sibling)
+def _sweep(ctx: StepContext, bin_dir: Path) -> None:
+    """Remove what a kill left of an earlier placing: the engine's temp files in the bin
+    dir whose writer is gone (``sweep_temps`` never touches a live writer's or a look-alike)."""
+    if bin_dir.is_dir():
+        sweep_temps(bin_dir, ctx.fs)
 
 
 class CopyShims(Step, frozen=True):
@@ -262,49 +329,53 @@ class CopyShims(Step, frozen=True):
     def intent(self, ctx: StepContext) -> Result:
         installed = _installed(ctx)
         if installed is None or _skipped(ctx):
-            return {"shims": {}}
+            return ShimPlan(shims={}).record()
         bin_dir = Path(self.bin_dir)
-        return {
-            "shims": {
-                name: {"path": str(bin_dir / name), "target": target}
-                for name, target in sorted(installed["executables"].items())
+        return ShimPlan(
+            shims={
+                name: ShimTarget(str(bin_dir / name), target)
+                for name, target in sorted(installed.executables.items())
             }
-        }
+        ).record()
 
     async def apply(self, ctx: StepContext) -> Result:
         if _skipped(ctx):
-            return {"skipped": True}
-        ctx.fs.mkdir(Path(self.bin_dir))
+            return Skipped().record()
+        ctx.fs.mkdir(Path(self.bin_dir), DIR_MODE)
+        _sweep(ctx, Path(self.bin_dir))
         placed = {}
-        for name, shim in ctx.intent["shims"].items():
-            path, target = Path(shim["path"]), shim["target"]
-            _drop_temps(ctx, path, target)
-            if not _is_ours(path, target):
+        for name, shim in _shim_plan(ctx).items():
+            path, target = Path(shim.path), shim.target
+            if not is_ours(path, target):
                 if os.path.lexists(path):
                     raise StepError(f"{path} appeared during the operation; it was left alone")
                 self._place(ctx, Path(target), path)
                 ctx.failpoint("copied", path)
             placed[name] = str(path)
-        return {"shims": placed, "mode": self.mode}
+        return ShimsPlaced(shims=placed, mode=self.mode).record()
 
     def _place(self, ctx: StepContext, target: Path, path: Path) -> None:
-        if self.mode == "symlink":
-            try:
-                atomic_symlink(ctx.fs, target, path)
-                return
-            except NotImplementedError:
-                pass  # no symlinks on this system
-            except OSError as e:
-                if e.errno not in _LINKS_REFUSED:
-                    raise
-        atomic_copy(ctx.fs, target, path)
+        try:
+            if self.mode == "symlink":
+                try:
+                    atomic_symlink(ctx.fs, target, path)
+                    return
+                except NotImplementedError:
+                    pass  # no symlinks on this system
+                except OSError as e:
+                    if e.errno not in _LINKS_REFUSED:
+                        raise
+            atomic_copy(ctx.fs, target, path)
+        except OSError as e:
+            # The primitives removed their temp already. The OS names the link's target (inside TXTOOL_HOME) or a temp; the user needs
+            # the bin dir path that could not be written.
+            raise OSError(e.errno, f"cannot place {path}: {e.strerror}", str(path)) from e
 
     async def revert(self, ctx: StepContext, result: Result | None) -> None:
-        for shim in ctx.intent.get("shims", {}).values():
-            path = Path(shim["path"])
-            if os.path.isdir(path.parent):
-                _drop_temps(ctx, path, shim["target"])
-            if _is_ours(path, shim["target"]):
+        _sweep(ctx, Path(self.bin_dir))
+        for shim in _shim_plan(ctx).values():
+            path = Path(shim.path)
+            if is_ours(path, shim.target):
                 ctx.fs.unlink(path)
 
 
@@ -318,20 +389,22 @@ class RemoveEnv(Step, frozen=True):
         return "remove the old environment"
 
     def intent(self, ctx: StepContext) -> Result:
-        return {"stash": str(ctx.stash_path("env"))}
+        return EnvStash(stash=str(ctx.stash_path("env"))).record()
 
     async def apply(self, ctx: StepContext) -> Result:
         if _skipped(ctx):
-            return {"skipped": True}
-        env, stash_path = Path(self.env), Path(ctx.intent["stash"])
+            return Skipped().record()
+        env, stash_path = Path(self.env), _env_stash(ctx)
+        if stash_path is None:
+            raise StepError(f"remove-env of {env} has no recorded stash")
         if os.path.lexists(env) and not _stashed_copy(ctx, env, stash_path):
             stash(ctx.fs, env, stash_path, _aside(ctx, env))
             ctx.failpoint("removed", env)
-        return {}
+        return EnvRemoved().record()
 
     async def revert(self, ctx: StepContext, result: Result | None) -> None:
         env = Path(self.env)
-        found = _stashed_copy(ctx, env, Path(ctx.intent.get("stash", "")))
+        found = _stashed_copy(ctx, env, _env_stash(ctx))
         if found is not None:
             restore(ctx.fs, found, env)
 
@@ -344,3 +417,54 @@ class RemoveEnv(Step, frozen=True):
 
 
 STEP_TYPES: list[type[Step]] = [Resolve, InstallEnv, RemoveShims, CopyShims, RemoveEnv]
+
+
+def check_journal(loc: Locations, state: JournalState) -> None:
+    """Refuse (:class:`UnsafeLocation`) a journal whose operations name a path outside the
+    directories txtool owns for it: checked before any of them is resumed, reverted, cleaned
+    up or planned over. Only open operations and those that installed a current tool can
+    still make txtool touch a path; the closed rest is history."""
+    from .tools import project
+
+    current = {t.op for t in project(state).values()}
+    for view in state:
+        if not view.closed or view.id in current:
+            try:
+                _check_view(loc, view)
+            except (KeyError, TypeError, AttributeError, ValueError) as e:
+                raise UnsafeLocation(
+                    f"the journal's operation {view.id} names its paths in an unexpected shape "
+                    f"({type(e).__name__}: {e}); refusing to act on it"
+                ) from None
+
+
+def _check_view(loc: Locations, view: OperationView) -> None:
+    stash_dir = loc.stash_dir / view.id
+    tools, bin_dir = loc.tools_dir, loc.bin_dir
+    for planned, intent, result in zip(view.plan, view.intents, view.results, strict=True):
+        args, intent, result = planned.args, intent or {}, result or {}
+        try:
+            if "tool" in args:
+                tool_name(str(args["tool"]))
+        except BadName as e:
+            raise UnsafeLocation(f"the journal names an unsafe tool: {e}") from None
+        if "env" in args:
+            loc.inside(args["env"], tools, "an environment", depth=2)
+        if "bin_dir" in args:
+            loc.inside(args["bin_dir"], bin_dir, "a bin dir", depth=0)
+        for path in [*args.get("owned", ()), *args.get("targets", {})]:
+            loc.inside(path, bin_dir, "a shim")
+        for target in args.get("targets", {}).values():
+            loc.inside(target, tools, "a launcher", depth=4)
+        for move in intent.get("moves", ()):
+            loc.inside(move["path"], bin_dir, "a shim")
+            loc.inside(move["stash"], stash_dir, "a stash")
+        for shim in intent.get("shims", {}).values():
+            loc.inside(shim["path"], bin_dir, "a shim")
+            loc.inside(shim["target"], tools, "a launcher", depth=4)
+        for path in result.get("shims", {}).values():
+            loc.inside(path, bin_dir, "a shim")
+        for target in result.get("executables", {}).values():
+            loc.inside(target, tools, "a launcher", depth=4)
+        if "stash" in intent:
+            loc.inside(intent["stash"], stash_dir, "a stash")

@@ -7,6 +7,8 @@ from typing import Any
 
 from txengine import JournalState, OperationView
 
+from .results import EnvInstalled, Resolved, ShimsPlaced, read
+
 
 @dataclass
 class Tool:
@@ -19,7 +21,13 @@ class Tool:
     shims: dict[str, str]  # executable name -> shim path
     options: dict[str, Any]  # index options, python spec and backend it was installed with
     op: str  # the operation that installed this version
+    launchers: dict[str, str] = field(default_factory=dict)  # executable name -> its launcher
     incomplete: OperationView | None = field(default=None)
+
+    @property
+    def targets(self) -> dict[str, str]:
+        """Shim path -> the launcher that shim is a link to (or a copy of)."""
+        return {p: self.launchers[n] for n, p in self.shims.items() if n in self.launchers}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -34,11 +42,11 @@ class Tool:
         }
 
 
-def _result(view: OperationView, kind: str) -> dict[str, Any]:
+def _result(view: OperationView, kind: str) -> dict[str, Any] | None:
     for planned, result in zip(view.plan, view.results, strict=True):
         if planned.type == kind:
-            return result or {}
-    return {}
+            return result
+    return None
 
 
 def _args(view: OperationView, kind: str) -> dict[str, Any]:
@@ -54,20 +62,23 @@ def project(state: JournalState) -> dict[str, Tool]:
         if view.kind == "uninstall":
             tools.pop(view.subject, None)
             continue
-        resolved = _result(view, "resolve")
-        if resolved.get("unchanged") or "pins" not in resolved:
+        resolved = read(_result(view, "resolve"), Resolved)
+        if resolved is None or resolved.unchanged:
             continue
         install = _args(view, "install-env")
+        placed = read(_result(view, "copy-shims"), ShimsPlaced)
+        installed = read(_result(view, "install-env"), EnvInstalled)
         tools[view.subject] = Tool(
             name=view.subject,
             requirement=view.meta.get("requirement", view.subject),
-            version=resolved["version"],
-            pins=resolved["pins"],
+            version=resolved.version,
+            pins=resolved.pins,
             env=install["env"],
             python=install["python"],
-            shims=_result(view, "copy-shims").get("shims", {}),
+            shims=placed.shims if placed else {},
             options=view.meta.get("options", {}),
             op=view.id,
+            launchers=installed.executables if installed else {},
         )
     for view in state.incomplete():
         tool = tools.get(view.subject)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 from txengine import JournalState
@@ -10,7 +11,50 @@ from txengine import JournalState
 from . import backend as be
 from .fixes import fix, reinstall_command
 from .locations import Locations
-from .tools import project
+from .steps import is_ours
+from .tools import Tool, project
+
+# How long a tool's interpreter may take to run `pass` before it counts as not starting.
+PYTHON_TIMEOUT = 20.0
+
+
+def _python_starts(env: Path) -> str | None:
+    """Why the environment's interpreter does not start (pipx ``health``), or None."""
+    python = be.env_python(env)
+    try:
+        proc = subprocess.run(
+            [str(python), "-c", "pass"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=PYTHON_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired:
+        return f"its Python {python} did not start within {PYTHON_TIMEOUT:g}s"
+    except OSError as e:
+        return f"its Python {python} does not start ({e.strerror or e})"
+    if proc.returncode != 0:
+        err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        return f"its Python {python} does not start ({err[-1] if err else proc.returncode})"
+    return None
+
+
+def env_problem(tool: Tool) -> str | None:
+    """What is broken in the tool's environment (missing, wrong version, dead interpreter)."""
+    env = Path(tool.env)
+    if not env.is_dir():
+        return f"environment {env} is missing"
+    try:
+        installed = be.inspect_env(env, tool.name)
+    except be.BackendError:
+        return f"{tool.name} is not installed in {env}"
+    if installed.version != tool.version:
+        return f"environment has {installed.version}, journal says {tool.version}"
+    return _python_starts(env)
+
+
+def _fix(tool: Tool) -> str:
+    python = "" if Path(tool.python).exists() else f" --python PYTHON (its {tool.python} is gone)"
+    return f"fix: {reinstall_command(tool.name)}{python}"
 
 
 def verify(loc: Locations, state: JournalState) -> list[str]:
@@ -21,38 +65,35 @@ def verify(loc: Locations, state: JournalState) -> list[str]:
             f"{view.subject}: incomplete {view.kind} ({view.audit().where}); fix: {fix(view)}"
         )
     for tool in tools.values():
-        fix_ = f"fix: {reinstall_command(tool.name)}"
-        env = Path(tool.env)
-        if not env.is_dir():
-            problems.append(f"{tool.name}: environment {env} is missing; {fix_}")
+        broken = env_problem(tool)
+        if broken is not None:
+            problems.append(f"{tool.name}: {broken}; {_fix(tool)}")
+        if not Path(tool.env).is_dir():
             continue
-        try:
-            installed = be.inspect_env(env, tool.name)
-        except be.BackendError:
-            problems.append(f"{tool.name}: {tool.name} is not installed in {env}; {fix_}")
-            continue
-        if installed.version != tool.version:
-            problems.append(
-                f"{tool.name}: environment has {installed.version}, journal says {tool.version}; {fix_}"
-            )
         for name, shim in sorted(tool.shims.items()):
-            problems += _check_shim(tool.name, env, name, Path(shim), fix_)
+            target = tool.launchers.get(name) or str(be.script_path(Path(tool.env), name))
+            problems += _check_shim(tool.name, Path(shim), target, _fix(tool))
     problems += _strays(loc, {Path(t.env) for t in tools.values()}, state)
     return problems
 
 
-def _check_shim(tool: str, env: Path, name: str, shim: Path, fix: str) -> list[str]:
-    target = be.script_path(env, name)
+def _check_shim(tool: str, shim: Path, target: str, fix: str) -> list[str]:
     if not os.path.lexists(shim):
         return [f"{tool}: executable {shim} is missing; {fix}"]
-    if shim.is_symlink():
-        if Path(os.readlink(shim)) != target:
-            return [f"{tool}: {shim} points to {os.readlink(shim)}, not {target}; {fix}"]
-        if not target.exists():
-            return [f"{tool}: {shim} points to a missing {target}; {fix}"]
-        return []
-    if not target.exists() or shim.read_bytes() != target.read_bytes():
-        return [f"{tool}: {shim} is not a copy of {target}; {fix}"]
+    if not is_ours(shim, target):
+        # Someone else's file now (a script of the user's, a directory, pipx's link):
+        # `install --force` would stash and delete it, so the fix moves it first.
+        what = (
+            f"a link to {os.readlink(shim)}"
+            if shim.is_symlink()
+            else ("a directory" if shim.is_dir() else "a file that is not a copy of " + target)
+        )
+        return [
+            f"{tool}: {shim} is not txtool's ({what}); fix: move it elsewhere if you want to "
+            f"keep it, then {fix.removeprefix('fix: ')}"
+        ]
+    if not Path(target).exists():
+        return [f"{tool}: {shim} points to a missing {target}; {fix}"]
     return []
 
 

@@ -254,7 +254,9 @@ PIP_CONNECT_REFUSED = (
 
 
 def test_error_mapping_of_network_failures() -> None:
-    from txtool.backend import _classify, _pip_message, _uv_message
+    from txtool.backend.errors import classify as _classify
+    from txtool.backend.pip import _pip_message
+    from txtool.backend.uv import _uv_message
 
     assert _classify(UV_CONNECT_REFUSED) == "unreachable"
     assert _uv_message(UV_CONNECT_REFUSED) == (

@@ -1,0 +1,54 @@
+"""Resolve and install Python tools by driving uv (preferred) or pip.
+
+txtool writes no resolver and no installer: this package turns a requirement into exact pins
+and puts exactly those pins into a fresh environment, mapping the tools' errors to a few kinds
+the CLI can explain. All subprocesses go through `anyio.run_process` (asyncio and trio), behind
+a guard that makes them die with txtool (``common``). One module per backend (``uv``, ``pip``);
+``options`` holds index options and their secrets, ``environments`` what an environment holds.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .common import Backend
+from .environments import Installed, env_python, find_python, inspect_env, script_path
+from .errors import BackendError
+from .options import IndexOptions, check_local_locations, mask_url
+from .pip import PipBackend
+from .uv import UvBackend
+
+__all__ = [
+    "Backend",
+    "BackendError",
+    "IndexOptions",
+    "Installed",
+    "PipBackend",
+    "UvBackend",
+    "check_local_locations",
+    "env_python",
+    "find_python",
+    "get_backend",
+    "inspect_env",
+    "mask_url",
+    "script_path",
+]
+
+
+def get_backend(name: str | None = None) -> Backend:
+    """ "uv" | "pip" | None (TXTOOL_BACKEND, else uv when its binary is available, else pip)."""
+    if name is None:
+        name = os.environ.get("TXTOOL_BACKEND") or None
+    if name is None:
+        try:
+            return UvBackend()
+        except (ImportError, FileNotFoundError):
+            return PipBackend()
+    if name == "uv":
+        try:
+            return UvBackend()
+        except (ImportError, FileNotFoundError) as e:
+            raise BackendError(f"the uv backend is not available: {e}", kind="failed") from None
+    if name == "pip":
+        return PipBackend()
+    raise ValueError(f"unknown backend {name!r} (expected 'uv' or 'pip')")

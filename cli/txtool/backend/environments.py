@@ -1,0 +1,119 @@
+"""What a tool environment holds (read without running it) and which Python builds it."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import re
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+
+from .errors import BackendError
+
+_WINDOWS = sys.platform == "win32"
+
+
+@dataclass(frozen=True)
+class Installed:
+    name: str  # canonical distribution name
+    version: str
+    console_scripts: dict[str, str] = field(default_factory=dict)  # name -> "module:attr"
+    gui_scripts: dict[str, str] = field(default_factory=dict)
+    # Executables shipped as files (wheel .data/scripts, e.g. ruff's binary): name -> path.
+    data_scripts: dict[str, str] = field(default_factory=dict)
+
+
+def env_python(env: Path) -> Path:
+    env = Path(env)
+    return env / "Scripts" / "python.exe" if _WINDOWS else env / "bin" / "python"
+
+
+def script_path(env: Path, name: str, gui: bool = False) -> Path:
+    """Where the environment's launcher for an entry point lives (gui and console share a dir)."""
+    env = Path(env)
+    return env / "Scripts" / f"{name}.exe" if _WINDOWS else env / "bin" / name
+
+
+def _site_packages(env: Path) -> list[Path]:
+    if _WINDOWS:
+        candidates = [env / "Lib" / "site-packages"]
+    else:
+        candidates = sorted(env.glob("lib/python*/site-packages"))
+        candidates += sorted(env.glob("lib/pypy*/site-packages"))
+    return [p for p in candidates if p.is_dir()]
+
+
+def inspect_env(env: Path, dist: str) -> Installed:
+    """Read an installed distribution's version and entry points without running the env."""
+    env = Path(env)
+    want = canonicalize_name(dist)
+    paths = [str(p) for p in _site_packages(env)]
+    if paths:
+        for d in importlib.metadata.distributions(path=paths):
+            name = d.metadata["Name"]
+            if name is None or canonicalize_name(name) != want:
+                continue
+            eps = d.entry_points
+            # Entry point names are data from the package: kept verbatim, validated by the caller.
+            console = {ep.name: ep.value for ep in eps if ep.group == "console_scripts"}
+            gui = {ep.name: ep.value for ep in eps if ep.group == "gui_scripts"}
+            return Installed(
+                name=want,
+                version=d.version,
+                console_scripts=console,
+                gui_scripts=gui,
+                data_scripts=_data_scripts(env, d, set(console) | set(gui)),
+            )
+    raise BackendError(f"{dist} is not installed in {env}", kind="not-found")
+
+
+def _data_scripts(
+    env: Path, dist: importlib.metadata.Distribution, skip: set[str]
+) -> dict[str, str]:
+    """Files the distribution put into the environment's scripts directory itself."""
+    scripts_dir = script_path(env, "x").parent.resolve()
+    found = {}
+    for f in dist.files or ():
+        path = Path(str(dist.locate_file(f))).resolve()
+        if path.parent != scripts_dir:
+            continue
+        name = path.stem if _WINDOWS and path.suffix.lower() == ".exe" else path.name
+        if name not in skip:
+            found[name] = str(script_path(env, name) if not _WINDOWS else path)
+    return found
+
+
+def _is_executable(p: Path) -> bool:
+    return p.is_file() and os.access(p, os.X_OK)
+
+
+def find_python(spec: str | None) -> str:
+    """Absolute path of the interpreter tool environments are built from."""
+    if spec is None:
+        # Not txtool's own venv python: tool envs must survive txtool's venv being removed.
+        base = getattr(sys, "_base_executable", None) or sys.executable
+        for cand in (base, sys.executable):
+            if cand and _is_executable(Path(cand)):
+                return os.path.abspath(cand)
+        raise BackendError("cannot find the Python interpreter running txtool", kind="python")
+    spec = spec.strip()
+    if not spec:
+        raise BackendError("empty Python interpreter specification", kind="python")
+    looks_like_path = os.sep in spec or (os.altsep is not None and os.altsep in spec)
+    if looks_like_path:
+        p = Path(spec).expanduser()
+        if not p.exists():
+            raise BackendError(f"Python interpreter not found: {spec}", kind="python")
+        if not _is_executable(p):
+            raise BackendError(f"Python interpreter is not executable: {spec}", kind="python")
+        return os.path.abspath(p)
+    # "3.12" -> python3.12; "python3.12", "pypy3" -> looked up as given.
+    name = f"python{spec}" if re.fullmatch(r"\d+(\.\d+)*", spec) else spec
+    found = shutil.which(name)
+    if found is None:
+        raise BackendError(f"Python interpreter not found on PATH: {name}", kind="python")
+    return os.path.abspath(found)

@@ -1,0 +1,148 @@
+"""Where packages come from (index options), and how an index password is kept out of the
+journal, every output and every child's command line."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse, urlsplit, urlunsplit
+
+from .errors import BackendError
+
+MASK = "****"
+
+# Masked URL -> the URL with its password, for this process only: the journal and every
+# output hold the masked form; a child gets the real one through its environment.
+_SECRETS: dict[str, str] = {}
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password replaced by ``****`` (remembered for this process's
+    children); a URL without a password is returned as it is."""
+    parts = urlsplit(url)
+    if parts.password is None or parts.password == MASK:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    masked = urlunsplit(parts._replace(netloc=f"{parts.username}:{MASK}@{host}"))
+    _SECRETS[masked] = url
+    return masked
+
+
+def has_credentials(url: str) -> bool:
+    return urlsplit(url).password is not None
+
+
+def unmask_url(url: str, env_var: str) -> str:
+    """The URL a child must use for a (possibly masked) recorded ``url``: the one given on
+    this command line, else ``env_var`` (``UV_INDEX_URL``/``PIP_INDEX_URL``) when it is the
+    same URL with its password, else the URL without a password, so that uv/pip find it in
+    netrc or keyring. txtool never stores the password (docs/cli.md, "Credentials")."""
+    parts = urlsplit(url)
+    if parts.password != MASK:
+        return url
+    if url in _SECRETS:
+        return _SECRETS[url]
+    given = os.environ.get(env_var)
+    if given and mask_url(given) == url:
+        return given
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}@{host}"))
+
+
+def redact(text: str) -> str:
+    """``text`` (a child's stderr, a message) with every known password masked."""
+    for masked, real in _SECRETS.items():
+        text = text.replace(real, masked)
+    return text
+
+
+@dataclass(frozen=True)
+class IndexOptions:
+    """Where packages come from; recorded in the journal so resume/upgrade reuse it."""
+
+    index_url: str | None = None
+    find_links: tuple[str, ...] = ()
+    no_index: bool = False
+
+    def __post_init__(self) -> None:
+        # Accept lists (e.g. from JSON) but keep the dataclass hashable.
+        object.__setattr__(self, "find_links", tuple(self.find_links))
+
+    def to_dict(self) -> dict[str, Any]:
+        """What is journaled and shown: the index URL's password masked (see :func:`mask_url`)."""
+        return {
+            "index_url": None if self.index_url is None else mask_url(self.index_url),
+            "find_links": list(self.find_links),
+            "no_index": self.no_index,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> IndexOptions:
+        index_url = d.get("index_url")
+        find_links = d.get("find_links") or ()
+        if index_url is not None and not isinstance(index_url, str):
+            raise ValueError(f"index_url must be a string, not {type(index_url).__name__}")
+        if isinstance(find_links, str) or not all(isinstance(x, str) for x in find_links):
+            raise ValueError("find_links must be a list of strings")
+        return cls(
+            index_url=index_url, find_links=tuple(find_links), no_index=bool(d.get("no_index"))
+        )
+
+    def merged(self, override: IndexOptions | None) -> IndexOptions:
+        """Fields set in `override` (the command line) win over recorded ones."""
+        if override is None:
+            return self
+        index_url = override.index_url if override.index_url is not None else self.index_url
+        find_links = override.find_links or self.find_links
+        # Naming an index on the command line means "use an index": it clears a recorded --no-index.
+        no_index = override.no_index or (self.no_index and override.index_url is None)
+        return IndexOptions(index_url=index_url, find_links=find_links, no_index=no_index)
+
+
+def _local_path(location: str) -> Path | None:
+    """The filesystem path a find-links/index location names, or None for remote URLs."""
+    parsed = urlparse(location)
+    if parsed.scheme == "file":
+        return Path(unquote(parsed.path))
+    if parsed.scheme and len(parsed.scheme) > 1:  # a one-letter scheme is a Windows drive
+        return None
+    return Path(location).expanduser()
+
+
+def check_local_locations(index: IndexOptions) -> None:
+    # pip only warns about a missing local location and then says "not found": check up front
+    # so both backends report the real cause.
+    for link in index.find_links:
+        if has_credentials(link):
+            raise BackendError(
+                f"--find-links {mask_url(link)}: a password there would be on the command "
+                "line of uv/pip; use --index-url, or put it in ~/.netrc",
+                kind="invalid",
+            )
+    locations = list(index.find_links)
+    if index.index_url and not index.no_index:
+        locations.append(index.index_url)
+    for loc in locations:
+        p = _local_path(loc)
+        if p is not None and not p.exists():
+            raise BackendError(f"package location does not exist: {loc}", kind="unreachable")
+
+
+def index_flags(index: IndexOptions) -> list[str]:
+    """The command-line flags for ``index``; the index URL goes through the environment
+    (:func:`_index_env`), where no other user can read it (``ps``, /proc/PID/cmdline)."""
+    flags: list[str] = []
+    for link in index.find_links:
+        flags += ["--find-links", link]
+    if index.no_index:
+        flags.append("--no-index")
+    return flags
+
+
+def index_env(env: dict[str, str], index: IndexOptions, var: str) -> dict[str, str]:
+    if index.index_url is not None:
+        env[var] = unmask_url(index.index_url, var)
+    return env
