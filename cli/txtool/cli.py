@@ -292,14 +292,18 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_history(args: argparse.Namespace) -> int:
     import time
 
-    state = _state()
+    from txengine import iter_history
+
     name = None
     if args.name is not None:  # an empty name is bad input, not "every tool"
         from .names import tool_name
 
         name = tool_name(args.name)
-    views = [v for v in state if name is None or v.subject == name]
-    data = [_op_json(v) for v in views]
+    journal_dir = _locations().journal_dir
+    # Streamed: the history segment is read one operation at a time (text output).
+    found = iter_history(journal_dir, warn=_warn) if journal_dir.exists() else iter(())
+    views = (v for v in found if name is None or v.subject == name)
+    data = [_op_json(v) for v in views] if getattr(args, "json", False) else None
 
     def text() -> None:
         for v in views:
@@ -353,13 +357,17 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def _open_journal(loc: Locations) -> Journal:
     from txengine import Journal
 
+    from .tools import current
+
     timeout = float(os.environ.get("TXTOOL_LOCK_TIMEOUT", "60"))
 
     def waiting(pid: int | None) -> None:
         who = f"pid {pid}" if pid else "another process"
         print(f"txtool: waiting for another txtool ({who}) to finish...", file=sys.stderr)
 
-    return Journal.open(loc.journal_dir, timeout=timeout, on_wait=waiting, warn=_warn)
+    return Journal.open(
+        loc.journal_dir, timeout=timeout, on_wait=waiting, warn=_warn, retain=current
+    )
 
 
 def _options(args: argparse.Namespace) -> Any:

@@ -37,7 +37,7 @@ from ._fs import (
     restore,
     stash,
 )
-from ._journal import Journal, dump, load
+from ._journal import Journal, Retain, dump, iter_history, latest_committed, load
 from ._lock import live_holder
 from ._replay import Audit, JournalState, OperationView
 from ._steps import Result, Step, StepContext, StepError, StepTypes
@@ -67,6 +67,7 @@ __all__ = [
     "Record",
     "RemovePath",
     "Result",
+    "Retain",
     "Step",
     "StepContext",
     "StepError",
@@ -79,6 +80,8 @@ __all__ = [
     "discard",
     "dump",
     "interruptible",
+    "iter_history",
+    "latest_committed",
     "live_holder",
     "load",
     "restore",

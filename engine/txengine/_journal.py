@@ -1,10 +1,11 @@
 """The durable journal: framed JSON Lines, fsynced appends with group commit, compaction.
 
 On disk, a journal is a directory holding ``journal.log`` (records appended as operations
-run), ``journal.snapshot`` (closed operations folded into one summary each, plus the records
-of operations still open, written atomically by :meth:`Journal.compact`), and the lock.
-Every line is ``CRC32HEX JSON\\n``: the checksum covers the JSON, so each record is checked
-on its own. See ``docs/journal-format.md``.
+run), ``journal.snapshot`` (current state: a summary of each closed operation that still
+defines it, plus the records of operations still open, written atomically by
+:meth:`Journal.compact`), ``journal.history`` (every closed operation, appended by
+compaction, read only by :func:`iter_history`), and the lock. Every line is framed by
+:mod:`txengine._framing`. See ``docs/journal-format.md``.
 """
 
 from __future__ import annotations
@@ -14,20 +15,17 @@ import gc
 import os
 import secrets
 import time
-import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
 import anyio.lowlevel
-import msgspec
 
 from . import _failpoints as failpoints
-from ._errors import IllegalTransition, JournalCorrupt, JournalError, JournalTooNew
+from ._errors import IllegalTransition, JournalCorrupt, JournalError
 from ._events import (
     EVENT_TYPES,
-    FORMAT_VERSION,
     Committed,
     Header,
     Line,
@@ -38,26 +36,37 @@ from ._events import (
     StepRevertStarted,
     StepStarted,
 )
+from ._framing import (
+    HISTORY_NAME,
+    LOG_NAME,
+    SNAPSHOT_NAME,
+    Warn,
+    frame,
+    header,
+    offset_of,
+    read,
+    scan,
+)
 from ._fs import FileSystem, atomic_write
+from ._history import archive, summaries
 from ._lock import JournalLock
-from ._replay import JournalState
+from ._replay import JournalState, OperationView
 
-LOG_NAME = "journal.log"
-SNAPSHOT_NAME = "journal.snapshot"
+__all__ = ["HISTORY_NAME", "LOG_NAME", "SNAPSHOT_NAME", "Journal", "frame", "load", "scan"]
 
-Warn = Callable[[str], None]
 R = TypeVar("R", bound=Record)
 
-_encode = msgspec.json.Encoder().encode
-_decode = msgspec.json.Decoder(Line).decode
+Retain = Callable[[Sequence[OperationView]], Iterable[OperationView]]
+"""What compaction keeps in the snapshot: given the closed operations of one subject,
+oldest first, the ones that still define its current state (the rest are history only)."""
+
+
+def latest_committed(views: Sequence[OperationView]) -> Iterable[OperationView]:
+    """The default :data:`Retain`: the latest committed operation of the subject, if any."""
+    return [v for v in views if v.committed][-1:]
+
+
 _fsync_data = getattr(os, "fdatasync", os.fsync)
-
-
-class _Versioned(msgspec.Struct):
-    v: int = 0
-
-
-_decode_version = msgspec.json.Decoder(_Versioned).decode
 
 # Failpoint names, built once: before the write, after the write, after the append returned.
 _POINTS = {
@@ -76,94 +85,6 @@ _POINTS = {
 SYNCED: frozenset[type[Record]] = frozenset(
     {StepStarted, StepRevertStarted, Committed, Reverted, RevertFailed}
 )
-
-
-def frame(entry: msgspec.Struct) -> bytes:
-    """One journal line: checksum, space, JSON, newline."""
-    payload = _encode(entry)
-    return b"%08x %s\n" % (zlib.crc32(payload), payload)
-
-
-def _check_line(line: bytes) -> bytes | None:
-    """The JSON payload of a framed line, or None when the frame or checksum is wrong."""
-    if len(line) < 10 or line[8] != 0x20:
-        return None
-    try:
-        crc = int(line[:8], 16)
-    except ValueError:
-        return None
-    payload = line[9:]
-    return payload if zlib.crc32(payload) == crc else None
-
-
-def scan(path: Path, data: bytes, *, allow_torn_tail: bool) -> tuple[list[Line], int]:
-    """Decode every line of ``data``; return the entries and the length of the valid prefix.
-
-    Lines that fail their check with no valid line after them are a torn tail (a crash
-    mid-append): they end the scan when ``allow_torn_tail``. A failing line followed by a
-    valid one is corruption, and so is anything from a newer format: both raise.
-    """
-    # The hot loop of replay. It checks the frame as _check_line does, inline (that saves
-    # a call per line), and works out byte offsets only when a line is bad.
-    entries: list[Line] = []
-    keep, decode, crc32, newest = entries.append, _decode, zlib.crc32, FORMAT_VERSION
-    lines = data.split(b"\n")
-    tail = lines.pop()  # the piece after the final newline: empty unless torn
-    for i, line in enumerate(lines):
-        payload = line[9:]
-        try:
-            good = len(line) > 9 and line[8] == 0x20 and int(line[:8], 16) == crc32(payload)
-        except (IndexError, ValueError):
-            good = False
-        if not good:
-            pos = _offset(data, i)
-            return _torn(path, data, pos, "checksum mismatch", allow_torn_tail, entries)
-        try:
-            entry = decode(payload)
-        except msgspec.DecodeError as e:
-            _refuse_newer(path, payload)
-            raise JournalCorrupt(path, _offset(data, i), f"undecodable record ({e})") from None
-        if entry.v > newest:
-            raise JournalTooNew(path, entry.v, newest)
-        keep(entry)
-    end = len(data) - len(tail)
-    if tail:
-        return _torn(path, data, end, "incomplete last line", allow_torn_tail, entries)
-    return entries, end
-
-
-def _refuse_newer(path: Path, payload: bytes) -> None:
-    try:
-        version = _decode_version(payload).v
-    except msgspec.DecodeError:
-        return
-    if version > FORMAT_VERSION:
-        raise JournalTooNew(path, version, FORMAT_VERSION)
-
-
-def _torn(
-    path: Path, data: bytes, pos: int, reason: str, allowed: bool, entries: list[Line]
-) -> tuple[list[Line], int]:
-    if not allowed:
-        raise JournalCorrupt(path, pos, reason)
-    for line in data[pos:].split(b"\n")[1:-1]:
-        if _check_line(line) is not None:
-            raise JournalCorrupt(path, pos, reason)
-    return entries, pos
-
-
-def _read(path: Path) -> bytes | None:
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except FileNotFoundError:
-        return None
-
-
-def _header(path: Path, entries: list[Line], kind: str) -> Header:
-    if not entries or not isinstance(entries[0], Header) or entries[0].kind != kind:
-        raise JournalCorrupt(path, 0, f"missing {kind} header")
-    return entries[0]
 
 
 @contextlib.contextmanager
@@ -196,16 +117,16 @@ def _fold_files(
     state = JournalState()
     live: list[Record] = []
     snap_path = directory / SNAPSHOT_NAME
-    snap = _read(snap_path)
+    snap = read(snap_path)
     if snap is not None:
         entries, _ = scan(snap_path, snap, allow_torn_tail=False)
-        _header(snap_path, entries, "snapshot")
+        header(snap_path, entries, "snapshot")
         for entry in entries[1:]:
             if isinstance(entry, OpSummary):
                 state.add_summary(entry)
         _replay(state, entries, snap_path, snap, 0, live)
     log_path = directory / LOG_NAME
-    data = _read(log_path)
+    data = read(log_path)
     if data is None:
         return state, live, 0
     entries, end = scan(log_path, data, allow_torn_tail=True)
@@ -217,7 +138,7 @@ def _fold_files(
         )
     if not entries:
         return state, live, 0
-    _header(log_path, entries, "log")
+    header(log_path, entries, "log")
     _replay(state, entries, log_path, data, state.last_seq, live)
     return state, live, end
 
@@ -239,7 +160,7 @@ def _replay(
             elif path.name == LOG_NAME:
                 raise IllegalTransition(entry.op, "-", "summary", "a summary in the log")
     except IllegalTransition as e:
-        raise JournalCorrupt(path, _offset(data, i), str(e)) from None
+        raise JournalCorrupt(path, offset_of(data, i), str(e)) from None
     state.last_seq = max(state.last_seq, _base_of(entries))
 
 
@@ -251,27 +172,49 @@ def _base_of(entries: list[Line]) -> int:
     return head.base_seq if isinstance(head, Header) else 0
 
 
-def _offset(data: bytes, line_index: int) -> int:
-    pos = 0
-    for _ in range(line_index):
-        pos = data.index(b"\n", pos) + 1
-    return pos
-
-
 def dump(directory: Path | str) -> Iterator[tuple[str, bytes]]:
-    """Every line of the journal's files as ``(file name, JSON payload)``, snapshot first,
-    without checking them (``load`` checks): for showing a journal as it is on disk."""
+    """Every line of the journal's files as ``(file name, JSON payload)``, history first,
+    then snapshot and log, read line by line and not checked (``load`` and
+    :func:`iter_history` check): for showing a journal as it is on disk."""
     directory = Path(directory)
-    for name in (SNAPSHOT_NAME, LOG_NAME):
-        data = _read(directory / name)
-        for line in (data or b"").splitlines():
-            yield name, line[9:]
+    for name in (HISTORY_NAME, SNAPSHOT_NAME, LOG_NAME):
+        try:
+            f = open(directory / name, "rb")  # noqa: SIM115 (held across yields)
+        except FileNotFoundError:
+            continue
+        with f:
+            for line in f:
+                yield name, line.rstrip(b"\n")[9:]
 
 
 def load(directory: Path | str, warn: Warn | None = None) -> JournalState:
-    """Fold a journal without taking its lock or changing it (for read-only commands)."""
+    """Fold a journal's current state without taking its lock or changing it (for
+    read-only commands). Its cost follows live work: the history segment is not read."""
     state, _, _ = _fold(Path(directory), warn, repair=False)
     return state
+
+
+def iter_history(directory: Path | str, warn: Warn | None = None) -> Iterator[OperationView]:
+    """Every operation of the journal at ``directory``, oldest first, streamed.
+
+    Closed operations come in the order they closed: first those of the history segment,
+    read one line at a time (memory stays that of one operation), then those closed since
+    the last compaction; the operations still open come last. Takes no lock and changes
+    nothing. A torn last line of the segment is skipped with a warning; a bad line in the
+    middle raises :class:`~txengine.JournalCorrupt` naming its offset.
+    """
+    directory = Path(directory)
+    last = 0
+    for summary in summaries(directory / HISTORY_NAME, warn):
+        last = summary.seq
+        yield OperationView.from_summary(summary)
+    views = list(load(directory, warn))
+    yield from sorted((v for v in views if v.closed and v.last_seq > last), key=_closing)
+    yield from (v for v in views if not v.closed)
+
+
+def _closing(view: OperationView) -> int:
+    return view.last_seq
 
 
 class Journal:
@@ -281,8 +224,12 @@ class Journal:
     durable before they return. Concurrent async appends share one ``fdatasync``.
     """
 
-    def __init__(self, directory: Path, lock: JournalLock, fs: FileSystem) -> None:
+    def __init__(
+        self, directory: Path, lock: JournalLock, fs: FileSystem, retain: Retain = latest_committed
+    ) -> None:
         self.directory = directory
+        #: What :meth:`compact` keeps as current state (see :data:`Retain`).
+        self.retain = retain
         self.path = directory / LOG_NAME
         self.fs = fs
         self._lock = lock
@@ -302,14 +249,19 @@ class Journal:
         on_wait: Callable[[int | None], None] | None = None,
         warn: Warn | None = None,
         fs: FileSystem | None = None,
+        retain: Retain = latest_committed,
     ) -> Journal:
-        """Lock the journal at ``directory`` (created if missing), fold it, cut a torn tail."""
+        """Lock the journal at ``directory`` (created if missing), fold it, cut a torn tail.
+
+        ``retain`` tells compaction which closed operations still define current state
+        (default: :func:`latest_committed`); the others live on in the history segment only.
+        """
         directory = Path(directory)
         fs = fs or FileSystem()
         fs.mkdir(directory, 0o700)
         lock = JournalLock(directory, timeout)
         lock.acquire(on_wait)
-        journal = cls(directory, lock, fs)
+        journal = cls(directory, lock, fs, retain)
         try:
             journal._load(warn)
         except BaseException:
@@ -420,23 +372,41 @@ class Journal:
         """How many closed operations still have their records in the log."""
         return sum(1 for v in self.state if v.closed and not v.compacted)
 
-    def compact(self) -> int:
-        """Fold closed operations into the snapshot; return how many were folded.
+    def compact(self, retain: Retain | None = None) -> int:
+        """Move closed operations out of the log; return how many there were.
 
-        Crash-safe at every point: the snapshot is replaced atomically and says up to which
-        sequence number it covers, so a log not yet emptied is skipped up to there on load.
+        Every closed operation not yet in the history segment is appended to it; the
+        snapshot is rewritten with current state only: the summaries of the closed
+        operations that ``retain`` (default: the journal's :attr:`retain`) keeps, one call
+        per subject, and the records of operations still open. So the cost of compaction,
+        and of every later load, follows live work, not history.
+
+        Crash-safe at every point: the history segment is made durable first and holds each
+        operation once (a batch appended again after a crash is skipped by ``seq``); the
+        snapshot is replaced atomically and says up to which sequence number it covers, so
+        a log not yet emptied is skipped up to there on load.
         """
         folded = self.closed_in_log()
         if not folded:
             return 0
-        live = [r for r in self._records if not self.state.ops[r.op].closed]
-        lines = [frame(Header(kind="snapshot", created=time.time(), base_seq=self.state.last_seq))]
-        lines += [frame(v.summary()) for v in self.state if v.closed]
-        lines += [frame(r) for r in live]
-        atomic_write(self.fs, self.directory / SNAPSHOT_NAME, b"".join(lines), 0o600)
+        closed: dict[str, list[OperationView]] = {}
         for view in self.state:
             if view.closed:
-                view.compacted = True
+                closed.setdefault(view.subject, []).append(view)
+        archive(self.fs, self.directory, (v for views in closed.values() for v in views))
+        keep = retain or self.retain
+        kept = {v.id for views in closed.values() for v in keep(views) if v in views}
+        live = [r for r in self._records if not self.state.ops[r.op].closed]
+        lines = [frame(Header(kind="snapshot", created=time.time(), base_seq=self.state.last_seq))]
+        lines += [frame(v.summary()) for v in self.state if v.id in kept]
+        lines += [frame(r) for r in live]
+        atomic_write(self.fs, self.directory / SNAPSHOT_NAME, b"".join(lines), 0o600)
+        for views in closed.values():
+            for view in views:
+                if view.id in kept:
+                    view.compacted = True
+                else:
+                    del self.state.ops[view.id]
         self._records = live
         self._new_log()
         return folded

@@ -149,3 +149,23 @@ def test_lock_busy_names_the_holder(txdemo1, reap) -> None:
     holder.wait(timeout=10)
     tx.install("multitool==1.0")  # the lock of a dead holder is free again
     assert tx.shim("mt-a") == "mt-a 1.0"
+
+
+def test_compaction_keeps_tools_behind_no_op_upgrades(txdemo1) -> None:
+    """Only the operation that defines a tool stays current; the no-op upgrades after it,
+    and the install it replaced, are history only."""
+    tx = txdemo1
+    tx("upgrade", "txdemo")  # to 2.0
+    tx("upgrade", "txdemo")  # nothing newer: a no-op, the latest operation of the tool
+    tx("journal", "compact")
+    assert {t["name"]: t["version"] for t in tx.list_json()} == {"txdemo": "2.0"}
+    assert sorted(p.name for p in tx.journal.iterdir() if p.name.startswith("journal.")) == [
+        "journal.history",
+        "journal.log",
+        "journal.snapshot",
+    ]
+    from txengine import iter_history, load
+
+    assert [v.kind for v in load(tx.journal)] == ["upgrade"]
+    assert [v.kind for v in iter_history(tx.journal)] == ["install", "upgrade", "upgrade"]
+    tx.assert_clean()

@@ -14,7 +14,15 @@ import pytest
 from txhelpers import log_records, project, raw_line
 
 import txengine._journal as journal_mod
-from txengine import Journal, JournalCorrupt, JournalTooNew, load
+from txengine import (
+    Journal,
+    JournalCorrupt,
+    JournalTooNew,
+    OperationView,
+    iter_history,
+    latest_committed,
+    load,
+)
 from txengine._events import (
     CleanedUp,
     Committed,
@@ -24,7 +32,7 @@ from txengine._events import (
     StepDone,
     StepStarted,
 )
-from txengine._journal import LOG_NAME, SNAPSHOT_NAME, frame
+from txengine._journal import HISTORY_NAME, LOG_NAME, SNAPSHOT_NAME, frame
 
 PLAN = [PlannedStep(type="x", args={})]
 
@@ -254,6 +262,152 @@ def test_crash_between_snapshot_and_log_replacement(tmp_path: Path) -> None:
         assert j.compact() == 1
         assert [r["type"] for r in log_records(tmp_path)] == ["header"]
     assert project(load(tmp_path)) == after
+
+
+# -- current state in the snapshot, history in its own segment ---------------------------------
+
+
+def _history(directory: Path) -> list[tuple[str, str]]:
+    return [(v.id, v.state) for v in iter_history(directory)]
+
+
+def test_snapshot_keeps_current_state_and_history_keeps_every_closed_op(tmp_path: Path) -> None:
+    with Journal.open(tmp_path) as j:
+        ops = [_full_op(j, "tool") for _ in range(3)] + [_full_op(j, "other")]
+        live = _open_op(j)
+        assert j.compact() == 4
+        # In memory as on disk: the superseded operations of "tool" are history only.
+        assert [v.id for v in j.state] == [ops[2], ops[3], live]
+    state = load(tmp_path)
+    assert [v.id for v in state] == [ops[2], ops[3], live]
+    assert all(state.ops[op].compacted for op in ops[2:])
+    assert _history(tmp_path) == [(op, "done") for op in ops] + [(live, "step_open")]
+
+
+def test_compaction_appends_to_history_and_never_rewrites_it(tmp_path: Path) -> None:
+    with Journal.open(tmp_path) as j:
+        first = [_full_op(j, f"s{i}") for i in range(5)]
+        j.compact()
+        history = (tmp_path / HISTORY_NAME).read_bytes()
+        inode = (tmp_path / HISTORY_NAME).stat().st_ino
+        snapshot = (tmp_path / SNAPSHOT_NAME).stat().st_size
+        second = [_full_op(j, f"s{i}") for i in range(5)]
+        assert j.compact() == 5
+    grown = (tmp_path / HISTORY_NAME).read_bytes()
+    assert grown.startswith(history) and len(grown) > len(history)
+    assert (tmp_path / HISTORY_NAME).stat().st_ino == inode  # appended in place
+    # Five subjects, five current operations: the snapshot does not grow with history.
+    assert abs((tmp_path / SNAPSHOT_NAME).stat().st_size - snapshot) < 200
+    assert [op for op, _ in _history(tmp_path)] == first + second
+
+
+def test_retain_hook_decides_what_stays_current(tmp_path: Path) -> None:
+    calls: list[list[str]] = []
+
+    def keep_all(views: list[OperationView]) -> list[OperationView]:
+        calls.append([v.subject for v in views])
+        return list(views)
+
+    with Journal.open(tmp_path, retain=keep_all) as j:
+        ops = [_full_op(j, "a"), _full_op(j, "b"), _full_op(j, "a")]
+        j.compact()
+    assert calls == [["a", "a"], ["b"]]  # one call per subject, oldest first
+    assert [v.id for v in load(tmp_path)] == ops
+    with Journal.open(tmp_path) as j:  # the default again: the latest committed of a subject
+        assert j.retain is latest_committed
+        newer = _full_op(j, "b")
+        j.compact(retain=lambda views: [])  # per call, over the journal's rule
+    assert list(load(tmp_path)) == []
+    assert [op for op, _ in _history(tmp_path)] == [*ops, newer]
+
+
+def test_a_reverted_operation_is_history_only(tmp_path: Path) -> None:
+    from txengine._events import (
+        Reverted,
+        RevertStarted,
+        StepFailed,
+        StepReverted,
+        StepRevertStarted,
+    )
+
+    with Journal.open(tmp_path) as j:
+        kept = _full_op(j, "t")
+        op = j.new_op_id()
+        j.append_sync(OpStarted, op, kind="upgrade", subject="t", plan=PLAN)
+        j.append_sync(StepStarted, op, index=0)
+        j.append_sync(StepFailed, op, index=0, error="boom")
+        j.append_sync(RevertStarted, op, reason="boom")
+        j.append_sync(StepRevertStarted, op, index=0)
+        j.append_sync(StepReverted, op, index=0)
+        j.append_sync(Reverted, op)
+        j.compact()
+    assert [v.id for v in load(tmp_path)] == [kept]
+    assert _history(tmp_path) == [(kept, "done"), (op, "reverted")]
+
+
+def test_crash_after_history_append_before_snapshot(tmp_path: Path) -> None:
+    """The batch is in the history segment, the snapshot and log are the old ones: the next
+    compaction must not append the batch again."""
+    with Journal.open(tmp_path) as j:
+        ops = [_full_op(j, "t") for _ in range(3)]
+        log = (tmp_path / LOG_NAME).read_bytes()
+        j.compact()
+    (tmp_path / SNAPSHOT_NAME).unlink()
+    (tmp_path / LOG_NAME).write_bytes(log)
+    assert _history(tmp_path) == [(op, "done") for op in ops]  # not twice
+    with Journal.open(tmp_path) as j:
+        assert [v.id for v in j.state] == ops
+        more = _full_op(j, "t")
+        assert j.compact() == 4
+    assert _history(tmp_path) == [(op, "done") for op in [*ops, more]]
+    assert [v.id for v in load(tmp_path)] == [more]
+
+
+def test_torn_history_tail_is_ignored_then_cut_off(tmp_path: Path) -> None:
+    with Journal.open(tmp_path) as j:
+        ops = [_full_op(j, "t") for _ in range(2)]
+        j.compact()
+    path = tmp_path / HISTORY_NAME
+    whole = path.read_bytes()
+    torn = frame(Header(kind="log", created=0.0))[:20]  # a crash in the middle of an append
+    path.write_bytes(whole + torn)
+    warnings: list[str] = []
+    assert [v.id for v in iter_history(tmp_path, warn=warnings.append)] == ops
+    assert warnings and "torn" in warnings[0]
+    with Journal.open(tmp_path) as j:
+        more = _full_op(j, "t")
+        j.compact()
+    assert path.read_bytes().startswith(whole) and torn not in path.read_bytes()
+    assert [op for op, _ in _history(tmp_path)] == [*ops, more]
+
+
+def test_corrupt_history_line_is_named(tmp_path: Path) -> None:
+    with Journal.open(tmp_path) as j:
+        for _ in range(3):
+            _full_op(j, "t")
+        j.compact()
+    path = tmp_path / HISTORY_NAME
+    data = bytearray(path.read_bytes())
+    second = data.index(b"\n") + 1
+    data[second + 20] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(JournalCorrupt) as info:
+        list(iter_history(tmp_path))
+    assert info.value.offset == second and info.value.path == path
+    assert len(load(tmp_path).ops) == 1  # current state does not read history
+
+
+def test_iter_history_streams(tmp_path: Path) -> None:
+    """The first operation comes before the segment is read to its end."""
+    with Journal.open(tmp_path) as j:
+        first = _full_op(j, "t")
+        for _ in range(50):
+            _full_op(j, "t")
+        j.compact()
+    it = iter_history(tmp_path)
+    assert next(it).id == first
+    (tmp_path / SNAPSHOT_NAME).unlink()  # not read yet: only the segment was opened
+    assert len(list(it)) == 50
 
 
 @pytest.mark.anyio

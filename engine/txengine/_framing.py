@@ -1,0 +1,141 @@
+"""The line format shared by every journal file: ``CRC32HEX SP JSON LF``, checked line by line.
+
+The checksum covers the JSON, so each line is trusted on its own. A file is read whole
+(:func:`scan`) or, for the history segment, one line at a time (:func:`check_line`).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import msgspec
+
+from ._errors import JournalCorrupt, JournalTooNew
+from ._events import FORMAT_VERSION, Header, Line
+
+LOG_NAME = "journal.log"
+SNAPSHOT_NAME = "journal.snapshot"
+HISTORY_NAME = "journal.history"
+
+Warn = Callable[[str], None]
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder(Line).decode
+_decode_all = msgspec.json.Decoder(list[Line]).decode
+
+
+class _Versioned(msgspec.Struct):
+    v: int = 0
+
+
+_decode_version = msgspec.json.Decoder(_Versioned).decode
+
+
+def frame(entry: msgspec.Struct) -> bytes:
+    """One journal line: checksum, space, JSON, newline."""
+    payload = _encode(entry)
+    return b"%08x %s\n" % (zlib.crc32(payload), payload)
+
+
+def check_line(line: bytes) -> bytes | None:
+    """The JSON payload of a framed line (without its newline), or None when it is bad.
+
+    The frame must be exactly what :func:`frame` writes (lower-case hex, one space).
+    """
+    payload = line[9:]
+    return payload if payload and line[:9] == b"%08x " % zlib.crc32(payload) else None
+
+
+def decode_line(path: Path, payload: bytes, offset: int) -> Line:
+    """Decode one checked payload; a newer format or an undecodable record raises."""
+    try:
+        entry = _decode(payload)
+    except msgspec.DecodeError as e:
+        refuse_newer(path, payload)
+        raise JournalCorrupt(path, offset, f"undecodable record ({e})") from None
+    if entry.v > FORMAT_VERSION:
+        raise JournalTooNew(path, entry.v, FORMAT_VERSION)
+    return entry
+
+
+def scan(path: Path, data: bytes, *, allow_torn_tail: bool) -> tuple[list[Line], int]:
+    """Decode every line of ``data``; return the entries and the length of the valid prefix.
+
+    Lines that fail their check with no valid line after them are a torn tail (a crash
+    mid-append): they end the scan when ``allow_torn_tail``. A failing line followed by a
+    valid one is corruption, and so is anything from a newer format: both raise.
+    """
+    # The hot loop of replay. The common case (every line good) is checked and decoded in
+    # whole-file passes that run in C: every frame against its checksum (a list compare),
+    # then one decode of all payloads as one JSON array. Line by line work, and byte
+    # offsets, happen only when something is wrong.
+    lines = data.split(b"\n")
+    tail = lines.pop()  # the piece after the final newline: empty unless torn
+    crc32 = zlib.crc32
+    if [b"%08x " % crc32(line[9:]) for line in lines] != [line[:9] for line in lines]:
+        i = next(i for i, line in enumerate(lines) if check_line(line) is None)
+        return _torn(path, data, offset_of(data, i), "checksum mismatch", allow_torn_tail)
+    try:
+        entries = _decode_all(b"[" + b",".join([line[9:] for line in lines]) + b"]")
+    except msgspec.DecodeError:
+        entries = []
+        for i, line in enumerate(lines):
+            if len(line) < 10:  # a frame with no JSON, as a torn write leaves
+                return _torn(path, data, offset_of(data, i), "checksum mismatch", allow_torn_tail)
+            entries.append(decode_line(path, line[9:], offset_of(data, i)))
+    if any(entry.v > FORMAT_VERSION for entry in entries):
+        raise JournalTooNew(path, max(entry.v for entry in entries), FORMAT_VERSION)
+    end = len(data) - len(tail)
+    if tail:
+        _refuse_unless_torn(path, data, end, "incomplete last line", allow_torn_tail)
+    return entries, end
+
+
+def refuse_newer(path: Path, payload: bytes) -> None:
+    """Raise JournalTooNew when an undecodable ``payload`` claims a newer format."""
+    try:
+        version = _decode_version(payload).v
+    except msgspec.DecodeError:
+        return
+    if version > FORMAT_VERSION:
+        raise JournalTooNew(path, version, FORMAT_VERSION)
+
+
+def _torn(path: Path, data: bytes, pos: int, reason: str, allowed: bool) -> tuple[list[Line], int]:
+    """The entries before a bad line at ``pos`` that must be a torn tail, and ``pos``."""
+    _refuse_unless_torn(path, data, pos, reason, allowed)
+    entries, _ = scan(path, data[:pos], allow_torn_tail=False)
+    return entries, pos
+
+
+def _refuse_unless_torn(path: Path, data: bytes, pos: int, reason: str, allowed: bool) -> None:
+    """Raise JournalCorrupt unless tearing is allowed and no valid line follows ``pos``."""
+    if not allowed:
+        raise JournalCorrupt(path, pos, reason)
+    for line in data[pos:].split(b"\n")[1:-1]:
+        if check_line(line) is not None:
+            raise JournalCorrupt(path, pos, reason)
+
+
+def read(path: Path) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
+
+
+def header(path: Path, entries: list[Line], kind: str) -> Header:
+    if not entries or not isinstance(entries[0], Header) or entries[0].kind != kind:
+        raise JournalCorrupt(path, 0, f"missing {kind} header")
+    return entries[0]
+
+
+def offset_of(data: bytes, line_index: int) -> int:
+    """Byte offset of line ``line_index`` in ``data`` (for naming a bad line)."""
+    pos = 0
+    for _ in range(line_index):
+        pos = data.index(b"\n", pos) + 1
+    return pos
