@@ -23,7 +23,6 @@ Warn = Callable[[str], None]
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder(Line).decode
-_decode_all = msgspec.json.Decoder(list[Line]).decode
 
 
 class _Versioned(msgspec.Struct):
@@ -40,12 +39,15 @@ def frame(entry: msgspec.Struct) -> bytes:
 
 
 def check_line(line: bytes) -> bytes | None:
-    """The JSON payload of a framed line (without its newline), or None when it is bad.
-
-    The frame must be exactly what :func:`frame` writes (lower-case hex, one space).
-    """
+    """The JSON payload of a framed line (without its newline), or None when it is bad."""
+    if len(line) < 10 or line[8] != 0x20:
+        return None
+    try:
+        crc = int(line[:8], 16)
+    except ValueError:
+        return None
     payload = line[9:]
-    return payload if payload and line[:9] == b"%08x " % zlib.crc32(payload) else None
+    return payload if zlib.crc32(payload) == crc else None
 
 
 def decode_line(path: Path, payload: bytes, offset: int) -> Line:
@@ -67,26 +69,29 @@ def scan(path: Path, data: bytes, *, allow_torn_tail: bool) -> tuple[list[Line],
     mid-append): they end the scan when ``allow_torn_tail``. A failing line followed by a
     valid one is corruption, and so is anything from a newer format: both raise.
     """
-    # The hot loop of replay. The common case (every line good) is checked and decoded in
-    # whole-file passes that run in C: every frame against its checksum (a list compare),
-    # then one decode of all payloads as one JSON array. Line by line work, and byte
-    # offsets, happen only when something is wrong.
+    # The hot loop of replay: the frame check of check_line and the decode of decode_line,
+    # inline (a call per line saved); byte offsets are worked out only when a line is bad.
+    # (Measured: one decode of all payloads as a JSON array is slower than this loop.)
+    entries: list[Line] = []
+    keep, decode, crc32, newest = entries.append, _decode, zlib.crc32, FORMAT_VERSION
     lines = data.split(b"\n")
     tail = lines.pop()  # the piece after the final newline: empty unless torn
-    crc32 = zlib.crc32
-    if [b"%08x " % crc32(line[9:]) for line in lines] != [line[:9] for line in lines]:
-        i = next(i for i, line in enumerate(lines) if check_line(line) is None)
-        return _torn(path, data, offset_of(data, i), "checksum mismatch", allow_torn_tail)
-    try:
-        entries = _decode_all(b"[" + b",".join([line[9:] for line in lines]) + b"]")
-    except msgspec.DecodeError:
-        entries = []
-        for i, line in enumerate(lines):
-            if len(line) < 10:  # a frame with no JSON, as a torn write leaves
-                return _torn(path, data, offset_of(data, i), "checksum mismatch", allow_torn_tail)
-            entries.append(decode_line(path, line[9:], offset_of(data, i)))
-    if any(entry.v > FORMAT_VERSION for entry in entries):
-        raise JournalTooNew(path, max(entry.v for entry in entries), FORMAT_VERSION)
+    for i, line in enumerate(lines):
+        payload = line[9:]
+        try:
+            good = len(line) > 9 and line[8] == 0x20 and int(line[:8], 16) == crc32(payload)
+        except ValueError:
+            good = False
+        if not good:
+            return _torn(path, data, offset_of(data, i), "checksum mismatch", allow_torn_tail)
+        try:
+            entry = decode(payload)
+        except msgspec.DecodeError:
+            decode_line(path, payload, offset_of(data, i))  # raises, naming the cause
+            raise
+        if entry.v > newest:
+            raise JournalTooNew(path, entry.v, newest)
+        keep(entry)
     end = len(data) - len(tail)
     if tail:
         _refuse_unless_torn(path, data, end, "incomplete last line", allow_torn_tail)
