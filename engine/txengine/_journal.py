@@ -15,12 +15,13 @@ import gc
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
 import anyio.lowlevel
+import anyio.to_thread
 
 from . import _failpoints as failpoints
 from ._errors import IllegalTransition, JournalCorrupt, JournalError
@@ -49,7 +50,7 @@ from ._framing import (
 )
 from ._fs import FileSystem, atomic_write
 from ._history import archive, summaries
-from ._lock import JournalLock
+from ._lock import JournalLock, subject_lock
 from ._replay import JournalState, OperationView
 
 __all__ = ["HISTORY_NAME", "LOG_NAME", "SNAPSHOT_NAME", "Journal", "frame", "load", "scan"]
@@ -239,6 +240,11 @@ class Journal:
         self._written = 0
         self._synced = 0
         self._broken: BaseException | None = None
+        #: Opened ``shared``: the journal lock is held only around appends and compaction.
+        self.shared = False
+        self._warn: Warn | None = None
+        self._end = 0  # the log's length as this object last saw it
+        self._ino = -1  # and its inode: a compaction elsewhere replaces the file
 
     @classmethod
     def open(
@@ -250,11 +256,17 @@ class Journal:
         warn: Warn | None = None,
         fs: FileSystem | None = None,
         retain: Retain = latest_committed,
+        shared: bool = False,
     ) -> Journal:
         """Lock the journal at ``directory`` (created if missing), fold it, cut a torn tail.
 
         ``retain`` tells compaction which closed operations still define current state
         (default: :func:`latest_committed`); the others live on in the history segment only.
+
+        By default the lock is held until :meth:`close`: one process writes at a time.
+        ``shared=True`` holds it only while appending (each append first folds what other
+        processes appended, so the log stays one ordered truth) and compacting; operations
+        then serialize by subject instead, under :meth:`subject`.
         """
         directory = Path(directory)
         fs = fs or FileSystem()
@@ -262,31 +274,80 @@ class Journal:
         lock = JournalLock(directory, timeout)
         lock.acquire(on_wait)
         journal = cls(directory, lock, fs, retain)
+        journal.shared, journal._warn = shared, warn
         try:
-            journal._load(warn)
+            journal._load()
         except BaseException:
             lock.release()
             raise
+        if shared:
+            lock.release()
         return journal
 
-    def _load(self, warn: Warn | None) -> None:
-        self.state, self._records, end = _fold(self.directory, warn, repair=True)
+    def _load(self) -> None:
+        self.state, self._records, end = _fold(self.directory, self._warn, repair=True)
         self._written = self._synced = self.state.last_seq
         if end == 0:
             self._new_log()
             return
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | _O_BINARY)
-        if os.fstat(self._fd).st_size != end:
+        self._open_log()
+        if self._end != end:
             os.ftruncate(self._fd, end)
             _fsync_data(self._fd)
+            self._end = end
+
+    def _open_log(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | _O_BINARY)
+        st = os.fstat(self._fd)
+        self._end, self._ino = st.st_size, st.st_ino
 
     def _new_log(self) -> None:
         """Replace the log with one holding only a header, atomically."""
         header = Header(kind="log", created=time.time(), base_seq=self.state.last_seq)
         atomic_write(self.fs, self.path, frame(header), 0o600)
-        if self._fd >= 0:
-            os.close(self._fd)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | _O_BINARY)
+        self._open_log()
+
+    def _catch_up(self) -> None:
+        """Fold what other processes appended since this object last looked (lock held).
+
+        A log replaced by another process's compaction is folded again from the start;
+        views of operations that did not change in between stay the same objects, so a
+        running operation keeps its view. A torn tail left by a process that died in the
+        middle of an append is cut off before anything is written after it.
+        """
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            st = None
+        if st is None or st.st_ino != self._ino:
+            before = self.state.ops
+            self._load()
+            for op, view in self.state.ops.items():
+                mine = before.get(op)
+                if mine is not None and mine.last_seq == view.last_seq:
+                    self.state.ops[op] = mine
+            return
+        if st.st_size == self._end:
+            return
+        with open(self.path, "rb") as f:
+            f.seek(self._end)
+            data = f.read()
+        entries, end = scan(self.path, data, allow_torn_tail=True)
+        i = 0
+        try:
+            for i, rec in enumerate(entries):  # noqa: B007 (i names the culprit)
+                if type(rec) not in _RECORD_TYPES:
+                    raise IllegalTransition("-", "-", "header", "not a record, in the log")
+                self.state.apply(rec)  # type: ignore[arg-type]
+                self._records.append(rec)  # type: ignore[arg-type]
+        except IllegalTransition as e:
+            raise JournalCorrupt(self.path, self._end + offset_of(data, i), str(e)) from None
+        if end < len(data):
+            os.ftruncate(self._fd, self._end + end)
+            _fsync_data(self._fd)
+        self._end += end
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -308,6 +369,13 @@ class Journal:
 
     def _write(self, cls: type[R], op: str, fields: dict[str, Any]) -> R:
         """Check and write one record; it is not yet durable. Never awaits."""
+        if not self.shared:
+            return self._write_locked(cls, op, fields)
+        with self._lock.hold():
+            self._catch_up()
+            return self._write_locked(cls, op, fields)
+
+    def _write_locked(self, cls: type[R], op: str, fields: dict[str, Any]) -> R:
         if self._broken is not None:
             raise JournalError(f"an earlier write to {self.path} failed: {self._broken}")
         rec = cls(seq=self.state.last_seq + 1, op=op, ts=time.time(), **fields)
@@ -331,6 +399,7 @@ class Journal:
             raise
         self._records.append(rec)
         self._written = rec.seq
+        self._end = size + len(data)
         failpoints.hit(written, self.path)
         return rec
 
@@ -384,8 +453,35 @@ class Journal:
         Crash-safe at every point: the history segment is made durable first and holds each
         operation once (a batch appended again after a crash is skipped by ``seq``); the
         snapshot is replaced atomically and says up to which sequence number it covers, so
-        a log not yet emptied is skipped up to there on load.
+        a log not yet emptied is skipped up to there on load. A shared journal first folds
+        what other processes appended.
         """
+        if not self.shared:
+            return self._compact(retain)
+        with self._lock.hold():
+            self._catch_up()
+            return self._compact(retain)
+
+    @contextlib.asynccontextmanager
+    async def subject(self, name: str) -> AsyncIterator[None]:
+        """Hold the lock of subject ``name`` for an operation's whole run.
+
+        With a ``shared`` journal, operations on different subjects run at once, from
+        different processes; those on the same subject run one after the other. Waits up
+        to the journal's timeout, then raises :class:`~txengine.LockBusy`. On entry, the
+        state holds what other processes did to the subject before.
+        """
+        lock = subject_lock(self.directory, name, self._lock.timeout)
+        await anyio.to_thread.run_sync(lock.acquire)
+        try:
+            if self.shared:
+                with self._lock.hold():
+                    self._catch_up()
+            yield
+        finally:
+            lock.release()
+
+    def _compact(self, retain: Retain | None) -> int:
         folded = self.closed_in_log()
         if not folded:
             return 0

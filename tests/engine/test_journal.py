@@ -467,3 +467,126 @@ def test_second_process_gets_lock_busy_with_holder_pid(tmp_path: Path) -> None:
     # Once released, another process gets it.
     proc = subprocess.run([sys.executable, "-c", child], capture_output=True, timeout=30)
     assert proc.returncode == 0, proc.stderr
+
+
+# -- a shared journal: operations on different subjects from different processes at once -------
+
+_SHARED_CHILD = textwrap.dedent(
+    """
+    import os, sys, time
+    from pathlib import Path
+
+    import anyio
+
+    from txengine import Engine, Journal, Result, Step, StepContext
+
+    journal_dir, subject, meet, count, ops = sys.argv[1:6]
+
+
+    class Meet(Step, frozen=True):
+        '''Waits until `count` processes are inside this step at once: only concurrency ends it.'''
+
+        kind = "meet"
+        at: str
+        count: int
+
+        async def apply(self, ctx: StepContext) -> Result:
+            Path(self.at, str(os.getpid())).touch()
+            deadline = time.monotonic() + 60
+            while len(os.listdir(self.at)) < self.count:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the others never came: operations were serialized")
+                await anyio.sleep(0.005)
+            return {"pid": os.getpid()}
+
+        async def revert(self, ctx: StepContext, result: Result | None) -> None:
+            return None
+
+
+    class Alone(Step, frozen=True):
+        '''Fails if another operation on the same subject is inside this step too.'''
+
+        kind = "alone"
+        marker: str
+
+        async def apply(self, ctx: StepContext) -> Result:
+            fd = os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)  # raises if shared
+            await anyio.sleep(0.05)
+            os.close(fd)
+            os.unlink(self.marker)
+            return {}
+
+        async def revert(self, ctx: StepContext, result: Result | None) -> None:
+            return None
+
+
+    async def main() -> None:
+        with Journal.open(journal_dir, shared=True) as journal:
+            engine = Engine(journal, [Meet, Alone])
+            for n in range(int(ops)):
+                plan = [Alone(marker=f"{journal_dir}/inside-{subject}")]
+                if n == 0 and meet != "-":
+                    plan.insert(0, Meet(at=meet, count=int(count)))
+                async with journal.subject(subject):
+                    await engine.run("install", subject, plan)
+
+
+    anyio.run(main)
+    """
+)
+
+
+def _run_shared(tmp_path: Path, subjects: list[str], ops: int, meet: bool) -> Path:
+    journal_dir = tmp_path / "journal"
+    Journal.open(journal_dir).close()
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    args = [str(journal_dir), "", str(barrier) if meet else "-", str(len(subjects)), str(ops)]
+    procs = []
+    for subject in subjects:
+        args[1] = subject
+        procs.append(
+            subprocess.Popen([sys.executable, "-c", _SHARED_CHILD, *args], stderr=subprocess.PIPE)
+        )
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err.decode()
+    return journal_dir
+
+
+def test_shared_journal_runs_different_subjects_at_once(tmp_path: Path) -> None:
+    """Four processes, four subjects: the first step of each waits for all four to be inside
+    it, which only concurrent operations can reach; the journal stays one ordered truth."""
+    subjects = [f"tool-{i}" for i in range(4)]
+    journal_dir = _run_shared(tmp_path, subjects, ops=3, meet=True)
+    state = load(journal_dir)  # replays: every seq increasing, every record legal
+    assert sorted(v.subject for v in state if v.state == "done") == sorted(subjects * 3)
+    assert len({v.results[0]["pid"] for v in state if v.kind and len(v.plan) == 2}) == 4
+    assert project(load(journal_dir)) == project(state)
+    with Journal.open(journal_dir) as j:  # and the exclusive mode takes it over unchanged
+        assert project(j.state) == project(state)
+        assert j.compact() == 12
+    assert sorted(v.subject for v in iter_history(journal_dir)) == sorted(subjects * 3)
+
+
+def test_shared_journal_serializes_one_subject(tmp_path: Path) -> None:
+    """Three processes on one subject: never two of its operations inside a step at once."""
+    journal_dir = _run_shared(tmp_path, ["same"] * 3, ops=4, meet=False)
+    state = load(journal_dir)
+    assert [v.state for v in state] == ["done"] * 12
+
+
+def test_shared_journal_follows_a_compaction_by_another_process(tmp_path: Path) -> None:
+    with Journal.open(tmp_path, shared=True) as a, Journal.open(tmp_path, shared=True) as b:
+        first = _full_op(a, "x")
+        op = b.new_op_id()
+        b.append_sync(OpStarted, op, kind="install", subject="y", plan=PLAN)
+        view = b.state.ops[op]
+        assert a.compact() == 1  # replaces the log under b
+        b.append_sync(StepStarted, op, index=0)
+        b.append_sync(StepDone, op, index=0)
+        assert b.state.ops[op] is view and view.steps == ["done"]
+        second = _full_op(a, "x")
+        b.append_sync(Committed, op)
+        assert b.state.ops[second].state == "done"
+    assert [v.id for v in iter_history(tmp_path)] == [first, second, op]
