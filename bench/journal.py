@@ -24,6 +24,7 @@ figures depend on the machine.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import statistics
 import subprocess
@@ -35,12 +36,14 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import msgspec
 
 from txengine import Engine, Journal, Result, Step, StepContext, load
 from txengine import _journal as journal_mod
 from txengine._events import (
     CleanedUp,
     Committed,
+    Line,
     OpStarted,
     PlannedStep,
     StepDone,
@@ -150,11 +153,19 @@ def build_replay_journal(directory: Path, records: int) -> int:
         journal_mod._fsync_data = real
 
 
-def replay_per_second(directory: Path, records: int) -> tuple[float, int]:
+def replay_per_second(directory: Path, records: int) -> tuple[float, float, int]:
+    """Records/s of ``load``, and of decoding the same lines alone (the floor under it)."""
     d = directory / "replay"
     n = build_replay_journal(d, records)
     best = min(_timed(lambda: load(d)) for _ in range(5))
-    return n / best, n
+    payloads = [line[9:] for line in (d / journal_mod.LOG_NAME).read_bytes().splitlines()]
+    decode = msgspec.json.Decoder(Line).decode
+    gc.disable()  # as load does
+    try:
+        floor = min(_timed(lambda: [decode(p) for p in payloads]) for _ in range(5))
+    finally:
+        gc.enable()
+    return n / best, n / floor, n
 
 
 def raw_fsync_seconds(directory: Path, n: int = 200) -> float:
@@ -258,8 +269,10 @@ def main() -> int:
         ratio = conc / seq
         print(f"appends/s   1 writer: {seq:,.0f}   {WRITERS} writers: {conc:,.0f}   x{ratio:.1f}")
 
-        rate, n = replay_per_second(d, args.records)
-        print(f"replay      {n:,} records: {rate:,.0f} records/s")
+        rate, floor, n = replay_per_second(d, args.records)
+        print(
+            f"replay      {n:,} records: {rate:,.0f} records/s (msgspec decode alone: {floor:,.0f}/s)"
+        )
 
         s = args.steps
         op, syncs = op_seconds(d, s)

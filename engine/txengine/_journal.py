@@ -148,20 +148,25 @@ def _replay(
     state: JournalState, entries: list[Line], path: Path, data: bytes, base: int, live: list[Record]
 ) -> None:
     """Fold the records among ``entries[1:]`` above sequence ``base`` into ``state``."""
-    i = 0
-    apply, keep, records = state.apply, live.append, _RECORD_TYPES
+    # Replay's loop. Records at or below ``base`` (already in the snapshot: a crash came
+    # between writing it and emptying the log) can only be a prefix, since sequence numbers
+    # increase: they are skipped once, not tested per record.
+    body, records = entries[1:], _RECORD_TYPES
+    skip = 0
+    while skip < len(body) and type(body[skip]) in records and body[skip].seq <= base:  # type: ignore[union-attr]
+        skip += 1
+    apply, i = state.apply, skip
     try:
-        for i, entry in enumerate(entries[1:], 1):  # noqa: B007 (i names the culprit)
+        for i, entry in enumerate(body[skip:], skip):  # noqa: B007 (i names the culprit)
             if type(entry) in records:
-                if entry.seq > base:  # type: ignore[union-attr]  # at or below: in the snapshot
-                    apply(entry)  # type: ignore[arg-type]
-                    keep(entry)  # type: ignore[arg-type]
+                apply(entry)  # type: ignore[arg-type]
             elif isinstance(entry, Header):
                 raise IllegalTransition("-", "-", "header", "a header in the middle of a file")
             elif path.name == LOG_NAME:
                 raise IllegalTransition(entry.op, "-", "summary", "a summary in the log")
     except IllegalTransition as e:
-        raise JournalCorrupt(path, offset_of(data, i), str(e)) from None
+        raise JournalCorrupt(path, offset_of(data, i + 1), str(e)) from None
+    live.extend(e for e in body[skip:] if type(e) in records)  # type: ignore[misc]
     state.last_seq = max(state.last_seq, _base_of(entries))
 
 
