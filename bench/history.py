@@ -75,17 +75,27 @@ def add_history(journal: Journal, templates: list[Any], count: int, subject_base
 
 
 def build_home(root: Path, size: int, templates: list[Any]) -> Homes:
+    """A home with ``size`` operations of history, built in a child process: a process
+    forked from one that held them all would start with its memory (and peak RSS)."""
     homes = Homes(root / f"home-{size}", root / "cache")
+    spec = root / "templates.json"
+    spec.write_text(json.dumps(templates))
+    journal = Path(homes.env["TXTOOL_HOME"]) / "journal"
+    cmd = [sys.executable, __file__, "--build", str(journal), str(size), str(spec)]
+    subprocess.run(cmd, check=True)
+    return homes
+
+
+def build_journal(journal_dir: Path, size: int, templates: list[Any]) -> None:
     real = journal_mod._fsync_data
     journal_mod._fsync_data = lambda fd: None
     try:
-        with Journal.open(Path(homes.env["TXTOOL_HOME"]) / "journal") as journal:
+        with Journal.open(journal_dir) as journal:
             # whole templates only, ending in an uninstall: the retired tools are not listed
             add_history(journal, templates, size - size % len(templates), 0)
             journal.compact()
     finally:
         journal_mod._fsync_data = real
-    return homes
 
 
 def fill_log(homes: Homes, templates: list[Any], closed: int) -> None:
@@ -147,6 +157,10 @@ def measure(
 
 
 def main() -> int:
+    if sys.argv[1:2] == ["--build"]:  # the child of build_home
+        journal_dir, size, spec = sys.argv[2:5]
+        build_journal(Path(journal_dir), int(size), json.loads(Path(spec).read_text()))
+        return 0
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", default="0,1000,10000,100000")
     p.add_argument("--runs", type=int, default=5)
