@@ -57,6 +57,8 @@ __all__ = ["HISTORY_NAME", "LOG_NAME", "SNAPSHOT_NAME", "Journal", "frame", "loa
 
 R = TypeVar("R", bound=Record)
 
+STASH_NAME = "stash"  # where the engine stashes what steps move aside, one dir per operation
+
 Retain = Callable[[Sequence[OperationView]], Iterable[OperationView]]
 """What compaction keeps in the snapshot: given the closed operations of one subject,
 oldest first, the ones that still define its current state (the rest are history only)."""
@@ -497,6 +499,11 @@ class Journal:
         archive(self.fs, self.directory, (v for views in closed.values() for v in views))
         keep = retain or self.retain
         kept = {v.id for views in closed.values() for v in keep(views) if v in views}
+        # An operation whose stash is still on disk (its deletion failed) stays current
+        # until a later run sweeps it: the sweep finds stashes by the operations it knows.
+        stash = self.directory / STASH_NAME
+        if stash.is_dir():
+            kept |= {v.id for views in closed.values() for v in views if (stash / v.id).exists()}
         live = [r for r in self._records if not self.state.ops[r.op].closed]
         lines = [frame(Header(kind="snapshot", created=time.time(), base_seq=self.state.last_seq))]
         lines += [frame(v.summary()) for v in self.state if v.id in kept]

@@ -590,3 +590,18 @@ def test_shared_journal_follows_a_compaction_by_another_process(tmp_path: Path) 
         b.append_sync(Committed, op)
         assert b.state.ops[second].state == "done"
     assert [v.id for v in iter_history(tmp_path)] == [first, second, op]
+
+
+def test_an_operation_with_a_leftover_stash_stays_current(tmp_path: Path) -> None:
+    """Its stash could not be deleted: it stays in the snapshot until a later run sweeps it
+    (the sweep knows stashes by the operations in current state)."""
+    with Journal.open(tmp_path) as j:
+        old, new = _full_op(j, "t"), _full_op(j, "t")
+        (tmp_path / "stash" / old).mkdir(parents=True)
+        j.compact()
+    assert [v.id for v in load(tmp_path)] == [old, new]
+    (tmp_path / "stash" / old).rmdir()
+    with Journal.open(tmp_path) as j:
+        _full_op(j, "other")
+        j.compact()
+    assert old not in load(tmp_path).ops
