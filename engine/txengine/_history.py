@@ -65,7 +65,7 @@ def archive(fs: FileSystem, directory: Path, views: Iterable[OperationView]) -> 
     path = directory / HISTORY_NAME
     tail = _tail(path)
     last = 0 if tail is None else tail[1]
-    new = sorted((v for v in views if v.closed and v.last_seq > last), key=_by_seq)
+    new = closed_after(views, last)
     if not new:
         return
     data = b"".join(frame(v.summary()) for v in new)
@@ -87,7 +87,12 @@ def archive(fs: FileSystem, directory: Path, views: Iterable[OperationView]) -> 
         os.close(fd)
 
 
-def _by_seq(view: OperationView) -> int:
+def closed_after(views: Iterable[OperationView], seq: int) -> list[OperationView]:
+    """The closed ``views`` whose last record is above ``seq``, in the order they closed."""
+    return sorted((v for v in views if v.closed and v.last_seq > seq), key=_last_seq)
+
+
+def _last_seq(view: OperationView) -> int:
     return view.last_seq
 
 

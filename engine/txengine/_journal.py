@@ -49,7 +49,7 @@ from ._framing import (
     scan,
 )
 from ._fs import FileSystem, atomic_write
-from ._history import archive, summaries
+from ._history import archive, closed_after, summaries
 from ._lock import JournalLock, subject_lock
 from ._replay import JournalState, OperationView
 
@@ -217,12 +217,8 @@ def iter_history(directory: Path | str, warn: Warn | None = None) -> Iterator[Op
         last = summary.seq
         yield OperationView.from_summary(summary)
     views = list(load(directory, warn))
-    yield from sorted((v for v in views if v.closed and v.last_seq > last), key=_closing)
+    yield from closed_after(views, last)
     yield from (v for v in views if not v.closed)
-
-
-def _closing(view: OperationView) -> int:
-    return view.last_seq
 
 
 class Journal:
