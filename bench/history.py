@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -189,7 +190,12 @@ def main() -> int:
             results[size] = measure(homes, templates, runs, tools, wh, new_all)
             journal = Path(homes.env["TXTOOL_HOME"]) / "journal"
             disk = sum(f.stat().st_size for f in journal.rglob("*") if f.is_file())
-            print(f"built {size:,} operations in {built:.1f} s; journal {disk / 1e6:.1f} MB")
+            # A child's peak RSS starts from its parent's: this is the floor under the table's.
+            own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            print(
+                f"built {size:,} operations in {built:.1f} s; journal {disk / 1e6:.1f} MB;"
+                f" this bench process's peak RSS {own:.0f} MiB"
+            )
             shutil.rmtree(homes.root, ignore_errors=True)
     commands = list(results[sizes[0]])
     head = f"{'command':<26}" + "".join(f"{f'{s:,} ops':>22}" for s in sizes)
