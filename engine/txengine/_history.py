@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from . import _failpoints as failpoints
 from ._errors import JournalCorrupt
 from ._events import Header, OpSummary
 from ._framing import HISTORY_NAME, Warn, check_line, decode_line, frame
@@ -77,12 +78,15 @@ def archive(fs: FileSystem, directory: Path, views: Iterable[OperationView]) -> 
     try:
         if os.fstat(fd).st_size != tail[0]:
             os.ftruncate(fd, tail[0])
+        failpoints.hit("history.append", path)
         view = memoryview(data)
         offset = tail[0]
         while view:
             n = os.pwrite(fd, view, offset)
             view, offset = view[n:], offset + n
+        failpoints.hit("history.written", path)
         _fsync_data(fd)
+        failpoints.hit("history.synced", path)
     finally:
         os.close(fd)
 
