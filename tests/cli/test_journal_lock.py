@@ -168,4 +168,11 @@ def test_compaction_keeps_tools_behind_no_op_upgrades(txdemo1) -> None:
 
     assert [v.kind for v in load(tx.journal)] == ["upgrade"]
     assert [v.kind for v in iter_history(tx.journal)] == ["install", "upgrade", "upgrade"]
+    shown = tx("history").stdout.splitlines()  # `history` reads the segment too
+    assert [line.split()[3] for line in shown] == ["install", "upgrade", "upgrade"]
+    assert [op["kind"] for op in json.loads(tx("history", "--json").stdout)] == [
+        "install",
+        "upgrade",
+        "upgrade",
+    ]
     tx.assert_clean()
