@@ -324,14 +324,18 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_history(args: argparse.Namespace) -> int:
     import time
 
-    state = _state()
+    from txengine import iter_history
+
     name = None
     if args.name is not None:  # an empty name is bad input, not "every tool"
         from .names import tool_name
 
         name = tool_name(args.name)
-    views = [v for v in state if name is None or v.subject == name]
-    data = [_op_json(v) for v in views]
+    journal_dir = _locations().journal_dir
+    # Streamed: the history segment is read one operation at a time (text output).
+    found = iter_history(journal_dir, warn=_warn) if journal_dir.exists() else iter(())
+    views = (v for v in found if name is None or v.subject == name)
+    data = [_op_json(v) for v in views] if getattr(args, "json", False) else None
 
     def text() -> None:
         for v in views:

@@ -47,6 +47,7 @@ from .locations import BadSetting, Locations, UnsafeLocation
 from .names import BadName
 from .output import Reporter
 from .steps import check_journal
+from .tools import current
 
 #: What happened to one item of a command (a tool, or an operation for ``resume``).
 Status = Literal["done", "failed", "incomplete", "interrupted", "not-attempted"]
@@ -310,6 +311,7 @@ class Service:
             timeout=self.lock_timeout,
             on_wait=waiting,
             warn=lambda m: self.notify(f"warning: {m}"),
+            retain=current,
         )
         try:
             check_journal(self.loc, journal.state)

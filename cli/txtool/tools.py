@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,11 +54,25 @@ def _args(view: OperationView, kind: str) -> dict[str, Any]:
     return next((p.args for p in view.plan if p.type == kind), {})
 
 
+def _changes_tool(view: OperationView) -> bool:
+    """A committed uninstall, or an install/upgrade that pinned a version (not a no-op)."""
+    if view.kind == "uninstall":
+        return True
+    resolved = read(_result(view, "resolve"), Resolved)
+    return resolved is not None and not resolved.unchanged
+
+
+def current(views: Sequence[OperationView]) -> list[OperationView]:
+    """What journal compaction keeps of one tool's closed operations (``Journal.retain``):
+    the latest committed one that changed the tool. No-op upgrades are history only."""
+    return [v for v in views if v.committed and _changes_tool(v)][-1:]
+
+
 def project(state: JournalState) -> dict[str, Tool]:
     """Fold committed operations, in the order they started, into the installed tools."""
     tools: dict[str, Tool] = {}
     for view in state:
-        if not view.committed:
+        if not view.committed or not _changes_tool(view):
             continue
         if view.kind == "uninstall":
             tools.pop(view.subject, None)

@@ -48,7 +48,7 @@ from ._fs import (
     sweep_temps,
 )
 from ._interrupt import Interrupted, interruptible
-from ._journal import Journal, dump, load
+from ._journal import Journal, Retain, dump, iter_history, latest_committed, load
 from ._lifecycle import AuditAction, OpState, StepStatus
 from ._lock import live_holder
 from ._replay import Audit, JournalState, OperationView
@@ -95,6 +95,7 @@ __all__ = [
     "Recovered",
     "RemovePath",
     "Result",
+    "Retain",
     "Session",
     "Step",
     "StepContext",
@@ -114,6 +115,8 @@ __all__ = [
     "dump",
     "interruptible",
     "is_engine_temp",
+    "iter_history",
+    "latest_committed",
     "live_holder",
     "load",
     "open_journal",

@@ -176,7 +176,7 @@ class Header(msgspec.Struct, tag="header", tag_field="type", kw_only=True, froze
     """First line of every journal file. ``base_seq``: records at or below it live elsewhere."""
 
     v: int = FORMAT_VERSION
-    kind: Literal["log", "snapshot"]
+    kind: Literal["log", "snapshot", "history"]
     created: float
     base_seq: int = 0
 

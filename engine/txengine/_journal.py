@@ -1,10 +1,11 @@
 """The durable journal: framed JSON Lines, fsynced appends with group commit, compaction.
 
 On disk, a journal is a directory holding ``journal.log`` (records appended as operations
-run), ``journal.snapshot`` (closed operations folded into one summary each, plus the records
-of operations still open, written atomically by :meth:`Journal.compact`), and the lock.
-Every line is ``CRC32HEX JSON\\n``: the checksum covers the JSON, so each record is checked
-on its own. See ``docs/journal-format.md``.
+run), ``journal.snapshot`` (current state: a summary of each closed operation that still
+defines it, plus the records of operations still open, written atomically by
+:meth:`Journal.compact`), ``journal.history`` (every closed operation, appended by
+compaction, read only by :func:`iter_history`), and the lock. Every line is framed by
+:mod:`txengine._framing`. See ``docs/journal-format.md``.
 """
 
 from __future__ import annotations
@@ -14,26 +15,19 @@ import gc
 import os
 import secrets
 import time
-import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
 import anyio.lowlevel
+import anyio.to_thread
 import msgspec
 
 from . import _failpoints as failpoints
-from ._errors import (
-    IllegalTransition,
-    JournalCorrupt,
-    JournalError,
-    JournalTooNew,
-    JournalUnreadable,
-)
+from ._errors import IllegalTransition, JournalCorrupt, JournalError
 from ._events import (
     EVENT_TYPES,
-    FORMAT_VERSION,
     Committed,
     Header,
     Line,
@@ -44,27 +38,40 @@ from ._events import (
     StepRevertStarted,
     StepStarted,
 )
+from ._framing import (
+    HISTORY_NAME,
+    LOG_NAME,
+    SNAPSHOT_NAME,
+    Warn,
+    frame,
+    header,
+    offset_of,
+    read,
+    scan,
+)
 from ._fs import FileSystem, atomic_write, sweep_temps
-from ._lock import JournalLock
+from ._history import archive, closed_after, summaries
+from ._lock import JournalLock, subject_lock
 from ._private import lock_private_dir
-from ._replay import JournalState
+from ._replay import JournalState, OperationView
 
-LOG_NAME = "journal.log"
-SNAPSHOT_NAME = "journal.snapshot"
+__all__ = ["HISTORY_NAME", "LOG_NAME", "SNAPSHOT_NAME", "Journal", "frame", "load", "scan"]
 
-Warn = Callable[[str], None]
 R = TypeVar("R", bound=Record)
 
-_encode = msgspec.json.Encoder().encode
-_decode = msgspec.json.Decoder(Line).decode
+STASH_NAME = "stash"  # where the engine stashes what steps move aside, one dir per operation
+
+Retain = Callable[[Sequence[OperationView]], Iterable[OperationView]]
+"""What compaction keeps in the snapshot: given the closed operations of one subject,
+oldest first, the ones that still define its current state (the rest are history only)."""
+
+
+def latest_committed(views: Sequence[OperationView]) -> Iterable[OperationView]:
+    """The default :data:`Retain`: the latest committed operation of the subject, if any."""
+    return [v for v in views if v.committed][-1:]
+
+
 _fsync_data = getattr(os, "fdatasync", os.fsync)
-
-
-class _Versioned(msgspec.Struct):
-    v: int = 0
-
-
-_decode_version = msgspec.json.Decoder(_Versioned).decode
 
 # Failpoint names, built once: before the write, after the write, after the append returned.
 _POINTS = {
@@ -85,10 +92,7 @@ SYNCED: frozenset[type[Record]] = frozenset(
 )
 
 
-def frame(entry: msgspec.Struct) -> bytes:
-    """One journal line: checksum, space, JSON, newline."""
-    payload = _encode(entry)
-    return b"%08x %s\n" % (zlib.crc32(payload), payload)
+_decode_line = msgspec.json.Decoder(Line).decode
 
 
 def _readable_frame(rec: Record) -> bytes:
@@ -96,95 +100,11 @@ def _readable_frame(rec: Record) -> bytes:
     ``append`` can make the journal unreadable (a list as a result, an id of another shape)."""
     try:
         data = frame(rec)
-        _decode(memoryview(data)[9:-1])
+        _decode_line(memoryview(data)[9:-1])
     except (TypeError, msgspec.EncodeError, msgspec.ValidationError) as e:
         tag = rec.__struct_config__.tag
         raise JournalError(f"refusing a {tag} record that would not read back: {e}") from None
     return data
-
-
-def _check_line(line: bytes) -> bytes | None:
-    """The JSON payload of a framed line, or None when the frame or checksum is wrong."""
-    if len(line) < 10 or line[8] != 0x20:
-        return None
-    try:
-        crc = int(line[:8], 16)
-    except ValueError:
-        return None
-    payload = line[9:]
-    return payload if zlib.crc32(payload) == crc else None
-
-
-def scan(path: Path, data: bytes, *, allow_torn_tail: bool) -> tuple[list[Line], int]:
-    """Decode every line of ``data``; return the entries and the length of the valid prefix.
-
-    Lines that fail their check with no valid line after them are a torn tail (a crash
-    mid-append): they end the scan when ``allow_torn_tail``. A failing line followed by a
-    valid one is corruption, and so is anything from a newer format: both raise.
-    """
-    # The hot loop of replay. It checks the frame as _check_line does, inline (that saves
-    # a call per line), and works out byte offsets only when a line is bad.
-    entries: list[Line] = []
-    keep, decode, crc32, newest = entries.append, _decode, zlib.crc32, FORMAT_VERSION
-    lines = data.split(b"\n")
-    tail = lines.pop()  # the piece after the final newline: empty unless torn
-    for i, line in enumerate(lines):
-        payload = line[9:]
-        try:
-            good = len(line) > 9 and line[8] == 0x20 and int(line[:8], 16) == crc32(payload)
-        except (IndexError, ValueError):
-            good = False
-        if not good:
-            pos = _offset(data, i)
-            return _torn(path, data, pos, "checksum mismatch", allow_torn_tail, entries)
-        try:
-            entry = decode(payload)
-        except msgspec.DecodeError as e:
-            _refuse_newer(path, payload)
-            raise JournalCorrupt(path, _offset(data, i), f"undecodable record ({e})") from None
-        if entry.v > newest:
-            raise JournalTooNew(path, entry.v, newest)
-        keep(entry)
-    end = len(data) - len(tail)
-    if tail:
-        return _torn(path, data, end, "incomplete last line", allow_torn_tail, entries)
-    return entries, end
-
-
-def _refuse_newer(path: Path, payload: bytes) -> None:
-    try:
-        version = _decode_version(payload).v
-    except msgspec.DecodeError:
-        return
-    if version > FORMAT_VERSION:
-        raise JournalTooNew(path, version, FORMAT_VERSION)
-
-
-def _torn(
-    path: Path, data: bytes, pos: int, reason: str, allowed: bool, entries: list[Line]
-) -> tuple[list[Line], int]:
-    if not allowed:
-        raise JournalCorrupt(path, pos, reason)
-    for line in data[pos:].split(b"\n")[1:-1]:
-        if _check_line(line) is not None:
-            raise JournalCorrupt(path, pos, reason)
-    return entries, pos
-
-
-def _read(path: Path) -> bytes | None:
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except FileNotFoundError:
-        return None
-    except OSError as e:  # permission denied, a directory in its place, an I/O error
-        raise JournalUnreadable(path, e.strerror or str(e)) from None
-
-
-def _header(path: Path, entries: list[Line], kind: str) -> Header:
-    if not entries or not isinstance(entries[0], Header) or entries[0].kind != kind:
-        raise JournalCorrupt(path, 0, f"missing {kind} header")
-    return entries[0]
 
 
 @contextlib.contextmanager
@@ -217,16 +137,16 @@ def _fold_files(
     state = JournalState()
     live: list[Record] = []
     snap_path = directory / SNAPSHOT_NAME
-    snap = _read(snap_path)
+    snap = read(snap_path)
     if snap is not None:
         entries, _ = scan(snap_path, snap, allow_torn_tail=False)
-        _header(snap_path, entries, "snapshot")
+        header(snap_path, entries, "snapshot")
         for entry in entries[1:]:
             if isinstance(entry, OpSummary):
                 state.add_summary(entry)
         _replay(state, entries, snap_path, snap, 0, live)
     log_path = directory / LOG_NAME
-    data = _read(log_path)
+    data = read(log_path)
     if data is None:
         return state, live, 0
     entries, end = scan(log_path, data, allow_torn_tail=True)
@@ -238,7 +158,7 @@ def _fold_files(
         )
     if not entries:
         return state, live, 0
-    _header(log_path, entries, "log")
+    header(log_path, entries, "log")
     _replay(state, entries, log_path, data, state.last_seq, live)
     return state, live, end
 
@@ -247,20 +167,25 @@ def _replay(
     state: JournalState, entries: list[Line], path: Path, data: bytes, base: int, live: list[Record]
 ) -> None:
     """Fold the records among ``entries[1:]`` above sequence ``base`` into ``state``."""
-    i = 0
-    apply, keep, records = state.apply, live.append, _RECORD_TYPES
+    # Replay's loop. Records at or below ``base`` (already in the snapshot: a crash came
+    # between writing it and emptying the log) can only be a prefix, since sequence numbers
+    # increase: they are skipped once, not tested per record.
+    body, records = entries[1:], _RECORD_TYPES
+    skip = 0
+    while skip < len(body) and type(body[skip]) in records and body[skip].seq <= base:  # type: ignore[union-attr]
+        skip += 1
+    apply, i = state.apply, skip
     try:
-        for i, entry in enumerate(entries[1:], 1):  # noqa: B007 (i names the culprit)
+        for i, entry in enumerate(body[skip:], skip):  # noqa: B007 (i names the culprit)
             if type(entry) in records:
-                if entry.seq > base:  # type: ignore[union-attr]  # at or below: in the snapshot
-                    apply(entry)  # type: ignore[arg-type]
-                    keep(entry)  # type: ignore[arg-type]
+                apply(entry)  # type: ignore[arg-type]
             elif isinstance(entry, Header):
                 raise IllegalTransition("-", "-", "header", "a header in the middle of a file")
             elif path.name == LOG_NAME:
                 raise IllegalTransition(entry.op, "-", "summary", "a summary in the log")
     except IllegalTransition as e:
-        raise JournalCorrupt(path, _offset(data, i), str(e)) from None
+        raise JournalCorrupt(path, offset_of(data, i + 1), str(e)) from None
+    live.extend(e for e in body[skip:] if type(e) in records)  # type: ignore[misc]
     state.last_seq = max(state.last_seq, _base_of(entries))
 
 
@@ -272,27 +197,45 @@ def _base_of(entries: list[Line]) -> int:
     return head.base_seq if isinstance(head, Header) else 0
 
 
-def _offset(data: bytes, line_index: int) -> int:
-    pos = 0
-    for _ in range(line_index):
-        pos = data.index(b"\n", pos) + 1
-    return pos
-
-
 def dump(directory: Path | str) -> Iterator[tuple[str, bytes]]:
-    """Every line of the journal's files as ``(file name, JSON payload)``, snapshot first,
-    without checking them (``load`` checks): for showing a journal as it is on disk."""
+    """Every line of the journal's files as ``(file name, JSON payload)``, history first,
+    then snapshot and log, read line by line and not checked (``load`` and
+    :func:`iter_history` check): for showing a journal as it is on disk."""
     directory = Path(directory)
-    for name in (SNAPSHOT_NAME, LOG_NAME):
-        data = _read(directory / name)
-        for line in (data or b"").splitlines():
-            yield name, line[9:]
+    for name in (HISTORY_NAME, SNAPSHOT_NAME, LOG_NAME):
+        try:
+            f = open(directory / name, "rb")  # noqa: SIM115 (held across yields)
+        except FileNotFoundError:
+            continue
+        with f:
+            for line in f:
+                yield name, line.rstrip(b"\n")[9:]
 
 
 def load(directory: Path | str, warn: Warn | None = None) -> JournalState:
-    """Fold a journal without taking its lock or changing it (for read-only commands)."""
+    """Fold a journal's current state without taking its lock or changing it (for
+    read-only commands). Its cost follows live work: the history segment is not read."""
     state, _, _ = _fold(Path(directory), warn, repair=False)
     return state
+
+
+def iter_history(directory: Path | str, warn: Warn | None = None) -> Iterator[OperationView]:
+    """Every operation of the journal at ``directory``, oldest first, streamed.
+
+    Closed operations come in the order they closed: first those of the history segment,
+    read one line at a time (memory stays that of one operation), then those closed since
+    the last compaction; the operations still open come last. Takes no lock and changes
+    nothing. A torn last line of the segment is skipped with a warning; a bad line in the
+    middle raises :class:`~txengine.JournalCorrupt` naming its offset.
+    """
+    directory = Path(directory)
+    last = 0
+    for summary in summaries(directory / HISTORY_NAME, warn):
+        last = summary.seq
+        yield OperationView.from_summary(summary)
+    views = list(load(directory, warn))
+    yield from closed_after(views, last)
+    yield from (v for v in views if not v.closed)
 
 
 class Journal:
@@ -302,8 +245,12 @@ class Journal:
     durable before they return. Concurrent async appends share one ``fdatasync``.
     """
 
-    def __init__(self, directory: Path, lock: JournalLock, fs: FileSystem) -> None:
+    def __init__(
+        self, directory: Path, lock: JournalLock, fs: FileSystem, retain: Retain = latest_committed
+    ) -> None:
         self.directory = directory
+        #: What :meth:`compact` keeps as current state (see :data:`Retain`).
+        self.retain = retain
         self.path = directory / LOG_NAME
         self.fs = fs
         self._lock = lock
@@ -313,6 +260,11 @@ class Journal:
         self._written = 0
         self._synced = 0
         self._broken: BaseException | None = None
+        #: Opened ``shared``: the journal lock is held only around appends and compaction.
+        self.shared = False
+        self._warn: Warn | None = None
+        self._end = 0  # the log's length as this object last saw it
+        self._ino = -1  # and its inode: a compaction elsewhere replaces the file
 
     @classmethod
     def open(
@@ -323,39 +275,99 @@ class Journal:
         on_wait: Callable[[int | None], None] | None = None,
         warn: Warn | None = None,
         fs: FileSystem | None = None,
+        retain: Retain = latest_committed,
+        shared: bool = False,
     ) -> Journal:
-        """Lock the journal at ``directory`` (created if missing), sweep the temp files of
-        killed writers, fold it, cut a torn tail."""
+        """Lock the journal at ``directory`` (created private if missing), sweep the temp
+        files of killed writers, fold it, cut a torn tail.
+
+        ``retain`` tells compaction which closed operations still define current state
+        (default: :func:`latest_committed`); the others live on in the history segment only.
+
+        By default the lock is held until :meth:`close`: one process writes at a time.
+        ``shared=True`` holds it only while appending (each append first folds what other
+        processes appended, so the log stays one ordered truth) and compacting; operations
+        then serialize by subject instead, under :meth:`subject`.
+        """
         directory = Path(directory)
         fs = fs or FileSystem()
         lock = lock_private_dir(fs, directory, timeout, on_wait)
-        journal = cls(directory, lock, fs)
+        journal = cls(directory, lock, fs, retain)
+        journal.shared, journal._warn = shared, warn
         try:
             sweep_temps(directory, fs)  # a snapshot or log temp that a kill left
-            journal._load(warn)
+            journal._load()
         except BaseException:
             lock.release()
             raise
+        if shared:
+            lock.release()
         return journal
 
-    def _load(self, warn: Warn | None) -> None:
-        self.state, self._records, end = _fold(self.directory, warn, repair=True)
+    def _load(self) -> None:
+        self.state, self._records, end = _fold(self.directory, self._warn, repair=True)
         self._written = self._synced = self.state.last_seq
         if end == 0:
             self._new_log()
             return
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | _O_BINARY)
-        if os.fstat(self._fd).st_size != end:
+        self._open_log()
+        if self._end != end:
             os.ftruncate(self._fd, end)
             _fsync_data(self._fd)
+            self._end = end
+
+    def _open_log(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | _O_BINARY)
+        st = os.fstat(self._fd)
+        self._end, self._ino = st.st_size, st.st_ino
 
     def _new_log(self) -> None:
         """Replace the log with one holding only a header, atomically."""
         header = Header(kind="log", created=time.time(), base_seq=self.state.last_seq)
         atomic_write(self.fs, self.path, frame(header), 0o600)
-        if self._fd >= 0:
-            os.close(self._fd)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | _O_BINARY)
+        self._open_log()
+
+    def _catch_up(self) -> None:
+        """Fold what other processes appended since this object last looked (lock held).
+
+        A log replaced by another process's compaction is folded again from the start;
+        views of operations that did not change in between stay the same objects, so a
+        running operation keeps its view. A torn tail left by a process that died in the
+        middle of an append is cut off before anything is written after it.
+        """
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            st = None
+        if st is None or st.st_ino != self._ino:
+            before = self.state.ops
+            self._load()
+            for op, view in self.state.ops.items():
+                mine = before.get(op)
+                if mine is not None and mine.last_seq == view.last_seq:
+                    self.state.ops[op] = mine
+            return
+        if st.st_size == self._end:
+            return
+        with open(self.path, "rb") as f:
+            f.seek(self._end)
+            data = f.read()
+        entries, end = scan(self.path, data, allow_torn_tail=True)
+        i = 0
+        try:
+            for i, rec in enumerate(entries):  # noqa: B007 (i names the culprit)
+                if type(rec) not in _RECORD_TYPES:
+                    raise IllegalTransition("-", "-", "header", "not a record, in the log")
+                self.state.apply(rec)  # type: ignore[arg-type]
+                self._records.append(rec)  # type: ignore[arg-type]
+        except IllegalTransition as e:
+            raise JournalCorrupt(self.path, self._end + offset_of(data, i), str(e)) from None
+        if end < len(data):
+            os.ftruncate(self._fd, self._end + end)
+            _fsync_data(self._fd)
+        self._end += end
 
     def close(self) -> None:
         """Close the log and release the lock."""
@@ -379,6 +391,13 @@ class Journal:
 
     def _write(self, cls: type[R], op: str, fields: dict[str, Any]) -> R:
         """Check and write one record; it is not yet durable. Never awaits."""
+        if not self.shared:
+            return self._write_locked(cls, op, fields)
+        with self._lock.hold():
+            self._catch_up()
+            return self._write_locked(cls, op, fields)
+
+    def _write_locked(self, cls: type[R], op: str, fields: dict[str, Any]) -> R:
         if self._broken is not None:
             raise JournalError(f"an earlier write to {self.path} failed: {self._broken}")
         rec = cls(seq=self.state.last_seq + 1, op=op, ts=time.time(), **fields)
@@ -402,6 +421,7 @@ class Journal:
             raise
         self._records.append(rec)
         self._written = rec.seq
+        self._end = size + len(data)
         failpoints.hit(written, self.path)
         return rec
 
@@ -443,23 +463,73 @@ class Journal:
         """How many closed operations still have their records in the log."""
         return sum(1 for v in self.state if v.closed and not v.compacted)
 
-    def compact(self) -> int:
-        """Fold closed operations into the snapshot; return how many were folded.
+    def compact(self, retain: Retain | None = None) -> int:
+        """Move closed operations out of the log; return how many there were.
 
-        Crash-safe at every point: the snapshot is replaced atomically and says up to which
-        sequence number it covers, so a log not yet emptied is skipped up to there on load.
+        Every closed operation not yet in the history segment is appended to it; the
+        snapshot is rewritten with current state only: the summaries of the closed
+        operations that ``retain`` (default: the journal's :attr:`retain`) keeps, one call
+        per subject, and the records of operations still open. So the cost of compaction,
+        and of every later load, follows live work, not history.
+
+        Crash-safe at every point: the history segment is made durable first and holds each
+        operation once (a batch appended again after a crash is skipped by ``seq``); the
+        snapshot is replaced atomically and says up to which sequence number it covers, so
+        a log not yet emptied is skipped up to there on load. A shared journal first folds
+        what other processes appended.
         """
+        if not self.shared:
+            return self._compact(retain)
+        with self._lock.hold():
+            self._catch_up()
+            return self._compact(retain)
+
+    @contextlib.asynccontextmanager
+    async def subject(self, name: str) -> AsyncIterator[None]:
+        """Hold the lock of subject ``name`` for an operation's whole run.
+
+        With a ``shared`` journal, operations on different subjects run at once, from
+        different processes; those on the same subject run one after the other. Waits up
+        to the journal's timeout, then raises :class:`~txengine.LockBusy`. On entry, the
+        state holds what other processes did to the subject before.
+        """
+        lock = subject_lock(self.directory, name, self._lock.timeout)
+        await anyio.to_thread.run_sync(lock.acquire)
+        try:
+            if self.shared:
+                with self._lock.hold():
+                    self._catch_up()
+            yield
+        finally:
+            lock.release()
+
+    def _compact(self, retain: Retain | None) -> int:
         folded = self.closed_in_log()
         if not folded:
             return 0
-        live = [r for r in self._records if not self.state.ops[r.op].closed]
-        lines = [frame(Header(kind="snapshot", created=time.time(), base_seq=self.state.last_seq))]
-        lines += [frame(v.summary()) for v in self.state if v.closed]
-        lines += [frame(r) for r in live]
-        atomic_write(self.fs, self.directory / SNAPSHOT_NAME, b"".join(lines), 0o600)
+        closed: dict[str, list[OperationView]] = {}
         for view in self.state:
             if view.closed:
-                view.compacted = True
+                closed.setdefault(view.subject, []).append(view)
+        archive(self.fs, self.directory, (v for views in closed.values() for v in views))
+        keep = retain or self.retain
+        kept = {v.id for views in closed.values() for v in keep(views) if v in views}
+        # An operation whose stash is still on disk (its deletion failed) stays current
+        # until a later run sweeps it: the sweep finds stashes by the operations it knows.
+        stash = self.directory / STASH_NAME
+        if stash.is_dir():
+            kept |= {v.id for views in closed.values() for v in views if (stash / v.id).exists()}
+        live = [r for r in self._records if not self.state.ops[r.op].closed]
+        lines = [frame(Header(kind="snapshot", created=time.time(), base_seq=self.state.last_seq))]
+        lines += [frame(v.summary()) for v in self.state if v.id in kept]
+        lines += [frame(r) for r in live]
+        atomic_write(self.fs, self.directory / SNAPSHOT_NAME, b"".join(lines), 0o600)
+        for views in closed.values():
+            for view in views:
+                if view.id in kept:
+                    view.compacted = True
+                else:
+                    del self.state.ops[view.id]
         self._records = live
         self._new_log()
         return folded

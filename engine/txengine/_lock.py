@@ -1,10 +1,16 @@
-"""One writer process per journal: an inter-process lock that names its holder."""
+"""Inter-process locks that name their holder: the journal's, and one per subject.
+
+By default one process at a time writes a journal, holding its lock from open to close.
+A journal opened ``shared`` holds it only around each append (and compaction), and an
+operation holds the lock of its subject for its whole run instead (:class:`SubjectLock`).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import filelock
@@ -19,12 +25,12 @@ class JournalLock:
     waiter opens it.
     """
 
-    def __init__(self, directory: Path, timeout: float = 30.0) -> None:
-        self.path = directory / "lock"
-        self.owner_path = directory / "lock.owner"
+    def __init__(self, directory: Path, timeout: float = 30.0, name: str = "lock") -> None:
+        self.path = directory / name
+        self.owner_path = directory / f"{name}.owner"
         self.timeout = timeout
-        # Not thread-local: open_journal takes the lock in a worker thread, and the journal
-        # releases it from whichever thread closes it.
+        # Not thread-local: open_journal takes the lock in a worker thread (and a subject
+        # lock is taken in one), and it is released from whichever thread closes it.
         self._lock = filelock.FileLock(self.path, mode=0o600, thread_local=False)
 
     def holder(self) -> int | None:
@@ -71,6 +77,29 @@ class JournalLock:
             with contextlib.suppress(OSError):
                 self.owner_path.write_text("")
             self._lock.release()
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        """Hold the lock for a short critical section (an append), leaving no note."""
+        try:
+            # Held for a write by other processes: poll often, the wait is short.
+            self._lock.acquire(timeout=self.timeout, poll_interval=0.0005)
+        except filelock.Timeout:
+            raise LockBusy(self.path, self.holder(), self.timeout) from None
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+
+def subject_lock(directory: Path, subject: str, timeout: float) -> JournalLock:
+    """The lock of one subject of the journal at ``directory`` (``subjects/<digest>``).
+
+    Named by a digest: a subject is the embedder's data, never a path.
+    """
+    locks = directory / "subjects"
+    locks.mkdir(mode=0o700, exist_ok=True)
+    return JournalLock(locks, timeout, hashlib.sha256(subject.encode()).hexdigest()[:32])
 
 
 def _held(path: Path) -> bool:

@@ -258,38 +258,30 @@ class JournalState:
         """Check ``rec`` against the lifecycle and fold it in; raise IllegalTransition if not legal."""
         # Replay's hot path: each lookup is done once, and the lifecycle table is indexed
         # by record type first (_MOVES), so that no key tuple is built per record.
-        cls = type(rec)
-        view = self.ops.get(rec.op)
+        cls, op, seq = type(rec), rec.op, rec.seq
+        view = self.ops.get(op)
         if view is None:
             if cls is not OpStarted:
-                raise IllegalTransition(rec.op, "unknown", _TAGS[cls], "operation never started")
+                raise IllegalTransition(op, "unknown", _TAGS[cls], "operation never started")
             view = OperationView(rec)  # type: ignore[arg-type]
-        if rec.seq <= self.last_seq:
-            raise IllegalTransition(
-                rec.op, view.state, _TAGS[cls], f"sequence {rec.seq} not increasing"
-            )
         state = view.state
-        if type(rec) is ResumeStarted:
-            dest = _TABLE.get((state, f"resume-{rec.direction}"))
+        if seq <= self.last_seq:
+            raise IllegalTransition(op, state, _TAGS[cls], f"sequence {seq} not increasing")
+        moves, change = _STEP[cls]
+        if cls is ResumeStarted:
+            dest = _TABLE.get((state, f"resume-{rec.direction}"))  # type: ignore[attr-defined]
         else:
-            dest = _MOVES[cls].get(state)
+            dest = moves.get(state)
         if dest is None:
-            raise IllegalTransition(rec.op, state, _trigger(rec))
-        _APPLY[cls](view, rec)
+            raise IllegalTransition(op, state, _trigger(rec))
+        if change is not None:
+            change(view, rec)
         if state == _NEW:
-            self.ops[rec.op] = view
+            self.ops[op] = view
         view.state = dest
         view.updated = rec.ts
-        view.last_seq = self.last_seq = rec.seq
+        view.last_seq = self.last_seq = seq
         return view
-
-    @staticmethod
-    def _nothing(view: OperationView, rec: Any) -> None:
-        pass
-
-    @staticmethod
-    def _op_started(view: OperationView, rec: OpStarted) -> None:
-        pass
 
     @staticmethod
     def _step_started(view: OperationView, rec: StepStarted) -> None:
@@ -369,21 +361,23 @@ _MOVES: dict[type, dict[str, OpState]] = {
     cls: {state: dest for (state, trigger), dest in _TABLE.items() if trigger == tag}
     for cls, tag in _TAGS.items()
 }
-# How each record type changes the view, beyond its lifecycle state.
-_APPLY: dict[type, Callable[[OperationView, Any], None]] = {
-    OpStarted: JournalState._op_started,
+# How each record type changes the view, beyond its lifecycle state (None: not at all).
+_APPLY: dict[type, Callable[[OperationView, Any], None] | None] = {
+    OpStarted: None,
     StepStarted: JournalState._step_started,
     StepDone: JournalState._step_done,
     StepFailed: JournalState._step_failed,
-    RevertStarted: JournalState._nothing,
+    RevertStarted: None,
     StepRevertStarted: JournalState._step_revert_started,
     StepReverted: JournalState._step_reverted,
     RevertFailed: JournalState._revert_failed,
     ResumeStarted: JournalState._resume_started,
     Committed: JournalState._committed,
     Reverted: JournalState._reverted,
-    CleanedUp: JournalState._nothing,
+    CleanedUp: None,
 }
+# Both, in one lookup per record.
+_STEP = {cls: (_MOVES[cls], _APPLY[cls]) for cls in EVENT_TYPES}
 
 
 def _trigger(rec: Record) -> str:

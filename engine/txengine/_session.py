@@ -22,8 +22,9 @@ import anyio.to_thread
 
 from ._engine import Engine, Observer
 from ._errors import OperationFailed, TxError
+from ._framing import Warn
 from ._fs import FileSystem
-from ._journal import Journal, Warn
+from ._journal import Journal
 from ._lifecycle import OpState
 from ._replay import Audit, OperationView
 from ._steps import Step

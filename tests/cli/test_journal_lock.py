@@ -189,3 +189,30 @@ def test_an_operation_of_a_live_txtool_shows_as_running(txdemo1, reap) -> None:
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == OK, err
     tx.assert_clean()
+
+
+def test_compaction_keeps_tools_behind_no_op_upgrades(txdemo1) -> None:
+    """Only the operation that defines a tool stays current; the no-op upgrades after it,
+    and the install it replaced, are history only."""
+    tx = txdemo1
+    tx("upgrade", "txdemo")  # to 2.0
+    tx("upgrade", "txdemo")  # nothing newer: a no-op, the latest operation of the tool
+    tx("journal", "compact")
+    assert {t["name"]: t["version"] for t in tx.list_json()} == {"txdemo": "2.0"}
+    assert sorted(p.name for p in tx.journal.iterdir() if p.name.startswith("journal.")) == [
+        "journal.history",
+        "journal.log",
+        "journal.snapshot",
+    ]
+    from txengine import iter_history, load
+
+    assert [v.kind for v in load(tx.journal)] == ["upgrade"]
+    assert [v.kind for v in iter_history(tx.journal)] == ["install", "upgrade", "upgrade"]
+    shown = tx("history").stdout.splitlines()  # `history` reads the segment too
+    assert [line.split()[3] for line in shown] == ["install", "upgrade", "upgrade"]
+    assert [op["kind"] for op in json.loads(tx("history", "--json").stdout)] == [
+        "install",
+        "upgrade",
+        "upgrade",
+    ]
+    tx.assert_clean()

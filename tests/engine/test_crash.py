@@ -12,7 +12,8 @@ from pathlib import Path
 
 from txhelpers import make_tree, tree
 
-from txengine import load
+from txengine import Journal, iter_history, load
+from txengine._events import CleanedUp, Committed, OpStarted, PlannedStep, StepDone, StepStarted
 
 OLD = {"b": b"old b", "d": "dir", "d/x": b"x", "d/l": ("link", "x")}
 NEW = {"a": b"new a", "b": b"new b"}
@@ -119,3 +120,85 @@ def test_kill_at_every_failpoint_then_resume_or_revert(tmp_path: Path) -> None:
             assert all(v.closed for v in load(base / "j")), where
             stash = base / "j" / "stash"
             assert not stash.exists() or os.listdir(stash) == [], where
+
+
+COMPACT_CHILD = textwrap.dedent(
+    """
+    import sys
+
+    from txengine import Journal
+
+    for base in sys.argv[1:]:
+        with Journal.open(base) as journal:
+            journal.compact()
+    """
+)
+
+
+def _compaction_journal(base: Path) -> tuple[list[str], dict[str, str]]:
+    """A journal with history behind it and closed operations in its log; returns every
+    closed operation in closing order and what current state holds per subject."""
+    plan = [PlannedStep(type="x", args={})]
+    ops, current = [], {}
+    with Journal.open(base) as journal:
+        for n, subject in enumerate(["a", "b", "a", "c", "b", "a"]):
+            op = journal.new_op_id()
+            journal.append_sync(OpStarted, op, kind="install", subject=subject, plan=plan)
+            journal.append_sync(StepStarted, op, index=0)
+            journal.append_sync(StepDone, op, index=0, result={"n": n})
+            journal.append_sync(Committed, op)
+            journal.append_sync(CleanedUp, op)
+            ops.append(op)
+            current[subject] = op
+            if n == 2:
+                journal.compact()  # the rest sits in the log: the next compaction appends it
+        open_op = journal.new_op_id()
+        journal.append_sync(OpStarted, open_op, kind="install", subject="d", plan=plan)
+        journal.append_sync(StepStarted, open_op, index=0)
+    current["d"] = open_op
+    return ops, current
+
+
+def test_kill_at_every_point_of_a_compaction(tmp_path: Path) -> None:
+    """Killed anywhere in a compaction, the journal still loads to the same current state,
+    the next compaction finishes the job, and history holds every operation once."""
+    script = tmp_path / "compact.py"
+    script.write_text(COMPACT_CHILD)
+    template = tmp_path / "template"
+    ops, current = _compaction_journal(template)
+    trace = tmp_path / "trace"
+    shutil.copytree(template, tmp_path / "clean")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("TXENGINE_")}
+    run = [sys.executable, str(script)]
+    traced = subprocess.run(
+        [*run, str(tmp_path / "clean")],
+        env={**environ, "TXENGINE_FAILPOINT_TRACE": str(trace)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert traced.returncode == 0, traced.stderr
+    points = trace.read_text().splitlines()
+    assert any(p.startswith("history.written") for p in points), points
+    for k in range(1, len(points) + 1):
+        base = tmp_path / f"k{k}"
+        shutil.copytree(template, base)
+        killed = subprocess.run(
+            [*run, str(base)],
+            env={**environ, "TXENGINE_FAILPOINTS": f"*#{k}=kill"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        where = f"killed at #{k} ({points[k - 1]})"
+        assert killed.returncode == -9, f"{where}: {killed.stderr}"
+        state = load(base)
+        assert {
+            v.subject: v.id for v in state if v.committed or not v.closed
+        }.items() >= current.items(), where
+        again = subprocess.run(
+            [*run, str(base)], env=environ, capture_output=True, text=True, timeout=60
+        )
+        assert again.returncode == 0, f"{where}: {again.stderr}"
+        assert {v.subject: v.id for v in load(base)} == current, where
+        assert [v.id for v in iter_history(base)] == [*ops, current["d"]], where

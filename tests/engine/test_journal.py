@@ -14,7 +14,15 @@ import pytest
 from txhelpers import log_records, project, raw_line
 
 import txengine._journal as journal_mod
-from txengine import Journal, JournalCorrupt, JournalTooNew, load
+from txengine import (
+    Journal,
+    JournalCorrupt,
+    JournalTooNew,
+    OperationView,
+    iter_history,
+    latest_committed,
+    load,
+)
 from txengine._events import (
     CleanedUp,
     Committed,
@@ -24,7 +32,7 @@ from txengine._events import (
     StepDone,
     StepStarted,
 )
-from txengine._journal import LOG_NAME, SNAPSHOT_NAME, frame
+from txengine._journal import HISTORY_NAME, LOG_NAME, SNAPSHOT_NAME, frame
 
 PLAN = [PlannedStep(type="x", args={})]
 
@@ -256,6 +264,152 @@ def test_crash_between_snapshot_and_log_replacement(tmp_path: Path) -> None:
     assert project(load(tmp_path)) == after
 
 
+# -- current state in the snapshot, history in its own segment ---------------------------------
+
+
+def _history(directory: Path) -> list[tuple[str, str]]:
+    return [(v.id, v.state) for v in iter_history(directory)]
+
+
+def test_snapshot_keeps_current_state_and_history_keeps_every_closed_op(tmp_path: Path) -> None:
+    with Journal.open(tmp_path) as j:
+        ops = [_full_op(j, "tool") for _ in range(3)] + [_full_op(j, "other")]
+        live = _open_op(j)
+        assert j.compact() == 4
+        # In memory as on disk: the superseded operations of "tool" are history only.
+        assert [v.id for v in j.state] == [ops[2], ops[3], live]
+    state = load(tmp_path)
+    assert [v.id for v in state] == [ops[2], ops[3], live]
+    assert all(state.ops[op].compacted for op in ops[2:])
+    assert _history(tmp_path) == [(op, "done") for op in ops] + [(live, "step_open")]
+
+
+def test_compaction_appends_to_history_and_never_rewrites_it(tmp_path: Path) -> None:
+    with Journal.open(tmp_path) as j:
+        first = [_full_op(j, f"s{i}") for i in range(5)]
+        j.compact()
+        history = (tmp_path / HISTORY_NAME).read_bytes()
+        inode = (tmp_path / HISTORY_NAME).stat().st_ino
+        snapshot = (tmp_path / SNAPSHOT_NAME).stat().st_size
+        second = [_full_op(j, f"s{i}") for i in range(5)]
+        assert j.compact() == 5
+    grown = (tmp_path / HISTORY_NAME).read_bytes()
+    assert grown.startswith(history) and len(grown) > len(history)
+    assert (tmp_path / HISTORY_NAME).stat().st_ino == inode  # appended in place
+    # Five subjects, five current operations: the snapshot does not grow with history.
+    assert abs((tmp_path / SNAPSHOT_NAME).stat().st_size - snapshot) < 200
+    assert [op for op, _ in _history(tmp_path)] == first + second
+
+
+def test_retain_hook_decides_what_stays_current(tmp_path: Path) -> None:
+    calls: list[list[str]] = []
+
+    def keep_all(views: list[OperationView]) -> list[OperationView]:
+        calls.append([v.subject for v in views])
+        return list(views)
+
+    with Journal.open(tmp_path, retain=keep_all) as j:
+        ops = [_full_op(j, "a"), _full_op(j, "b"), _full_op(j, "a")]
+        j.compact()
+    assert calls == [["a", "a"], ["b"]]  # one call per subject, oldest first
+    assert [v.id for v in load(tmp_path)] == ops
+    with Journal.open(tmp_path) as j:  # the default again: the latest committed of a subject
+        assert j.retain is latest_committed
+        newer = _full_op(j, "b")
+        j.compact(retain=lambda views: [])  # per call, over the journal's rule
+    assert list(load(tmp_path)) == []
+    assert [op for op, _ in _history(tmp_path)] == [*ops, newer]
+
+
+def test_a_reverted_operation_is_history_only(tmp_path: Path) -> None:
+    from txengine._events import (
+        Reverted,
+        RevertStarted,
+        StepFailed,
+        StepReverted,
+        StepRevertStarted,
+    )
+
+    with Journal.open(tmp_path) as j:
+        kept = _full_op(j, "t")
+        op = j.new_op_id()
+        j.append_sync(OpStarted, op, kind="upgrade", subject="t", plan=PLAN)
+        j.append_sync(StepStarted, op, index=0)
+        j.append_sync(StepFailed, op, index=0, error="boom")
+        j.append_sync(RevertStarted, op, reason="boom")
+        j.append_sync(StepRevertStarted, op, index=0)
+        j.append_sync(StepReverted, op, index=0)
+        j.append_sync(Reverted, op)
+        j.compact()
+    assert [v.id for v in load(tmp_path)] == [kept]
+    assert _history(tmp_path) == [(kept, "done"), (op, "reverted")]
+
+
+def test_crash_after_history_append_before_snapshot(tmp_path: Path) -> None:
+    """The batch is in the history segment, the snapshot and log are the old ones: the next
+    compaction must not append the batch again."""
+    with Journal.open(tmp_path) as j:
+        ops = [_full_op(j, "t") for _ in range(3)]
+        log = (tmp_path / LOG_NAME).read_bytes()
+        j.compact()
+    (tmp_path / SNAPSHOT_NAME).unlink()
+    (tmp_path / LOG_NAME).write_bytes(log)
+    assert _history(tmp_path) == [(op, "done") for op in ops]  # not twice
+    with Journal.open(tmp_path) as j:
+        assert [v.id for v in j.state] == ops
+        more = _full_op(j, "t")
+        assert j.compact() == 4
+    assert _history(tmp_path) == [(op, "done") for op in [*ops, more]]
+    assert [v.id for v in load(tmp_path)] == [more]
+
+
+def test_torn_history_tail_is_ignored_then_cut_off(tmp_path: Path) -> None:
+    with Journal.open(tmp_path) as j:
+        ops = [_full_op(j, "t") for _ in range(2)]
+        j.compact()
+    path = tmp_path / HISTORY_NAME
+    whole = path.read_bytes()
+    torn = frame(Header(kind="log", created=0.0))[:20]  # a crash in the middle of an append
+    path.write_bytes(whole + torn)
+    warnings: list[str] = []
+    assert [v.id for v in iter_history(tmp_path, warn=warnings.append)] == ops
+    assert warnings and "torn" in warnings[0]
+    with Journal.open(tmp_path) as j:
+        more = _full_op(j, "t")
+        j.compact()
+    assert path.read_bytes().startswith(whole) and torn not in path.read_bytes()
+    assert [op for op, _ in _history(tmp_path)] == [*ops, more]
+
+
+def test_corrupt_history_line_is_named(tmp_path: Path) -> None:
+    with Journal.open(tmp_path) as j:
+        for _ in range(3):
+            _full_op(j, "t")
+        j.compact()
+    path = tmp_path / HISTORY_NAME
+    data = bytearray(path.read_bytes())
+    second = data.index(b"\n") + 1
+    data[second + 20] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(JournalCorrupt) as info:
+        list(iter_history(tmp_path))
+    assert info.value.offset == second and info.value.path == path
+    assert len(load(tmp_path).ops) == 1  # current state does not read history
+
+
+def test_iter_history_streams(tmp_path: Path) -> None:
+    """The first operation comes before the segment is read to its end."""
+    with Journal.open(tmp_path) as j:
+        first = _full_op(j, "t")
+        for _ in range(50):
+            _full_op(j, "t")
+        j.compact()
+    it = iter_history(tmp_path)
+    assert next(it).id == first
+    (tmp_path / SNAPSHOT_NAME).unlink()  # not read yet: only the segment was opened
+    assert len(list(it)) == 50
+
+
 @pytest.mark.anyio
 async def test_group_commit_shares_fsyncs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, anyio_backend: str
@@ -313,3 +467,141 @@ def test_second_process_gets_lock_busy_with_holder_pid(tmp_path: Path) -> None:
     # Once released, another process gets it.
     proc = subprocess.run([sys.executable, "-c", child], capture_output=True, timeout=30)
     assert proc.returncode == 0, proc.stderr
+
+
+# -- a shared journal: operations on different subjects from different processes at once -------
+
+_SHARED_CHILD = textwrap.dedent(
+    """
+    import os, sys, time
+    from pathlib import Path
+
+    import anyio
+
+    from txengine import Engine, Journal, Result, Step, StepContext
+
+    journal_dir, subject, meet, count, ops = sys.argv[1:6]
+
+
+    class Meet(Step, frozen=True):
+        '''Waits until `count` processes are inside this step at once: only concurrency ends it.'''
+
+        kind = "meet"
+        at: str
+        count: int
+
+        async def apply(self, ctx: StepContext) -> Result:
+            Path(self.at, str(os.getpid())).touch()
+            deadline = time.monotonic() + 60
+            while len(os.listdir(self.at)) < self.count:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the others never came: operations were serialized")
+                await anyio.sleep(0.005)
+            return {"pid": os.getpid()}
+
+        async def revert(self, ctx: StepContext, result: Result | None) -> None:
+            return None
+
+
+    class Alone(Step, frozen=True):
+        '''Fails if another operation on the same subject is inside this step too.'''
+
+        kind = "alone"
+        marker: str
+
+        async def apply(self, ctx: StepContext) -> Result:
+            fd = os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)  # raises if shared
+            await anyio.sleep(0.05)
+            os.close(fd)
+            os.unlink(self.marker)
+            return {}
+
+        async def revert(self, ctx: StepContext, result: Result | None) -> None:
+            return None
+
+
+    async def main() -> None:
+        with Journal.open(journal_dir, shared=True) as journal:
+            engine = Engine(journal, [Meet, Alone])
+            for n in range(int(ops)):
+                plan = [Alone(marker=f"{journal_dir}/inside-{subject}")]
+                if n == 0 and meet != "-":
+                    plan.insert(0, Meet(at=meet, count=int(count)))
+                async with journal.subject(subject):
+                    await engine.run("install", subject, plan)
+
+
+    anyio.run(main)
+    """
+)
+
+
+def _run_shared(tmp_path: Path, subjects: list[str], ops: int, meet: bool) -> Path:
+    journal_dir = tmp_path / "journal"
+    Journal.open(journal_dir).close()
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    args = [str(journal_dir), "", str(barrier) if meet else "-", str(len(subjects)), str(ops)]
+    procs = []
+    for subject in subjects:
+        args[1] = subject
+        procs.append(
+            subprocess.Popen([sys.executable, "-c", _SHARED_CHILD, *args], stderr=subprocess.PIPE)
+        )
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err.decode()
+    return journal_dir
+
+
+def test_shared_journal_runs_different_subjects_at_once(tmp_path: Path) -> None:
+    """Four processes, four subjects: the first step of each waits for all four to be inside
+    it, which only concurrent operations can reach; the journal stays one ordered truth."""
+    subjects = [f"tool-{i}" for i in range(4)]
+    journal_dir = _run_shared(tmp_path, subjects, ops=3, meet=True)
+    state = load(journal_dir)  # replays: every seq increasing, every record legal
+    assert sorted(v.subject for v in state if v.state == "done") == sorted(subjects * 3)
+    assert len({v.results[0]["pid"] for v in state if v.kind and len(v.plan) == 2}) == 4
+    assert project(load(journal_dir)) == project(state)
+    with Journal.open(journal_dir) as j:  # and the exclusive mode takes it over unchanged
+        assert project(j.state) == project(state)
+        assert j.compact() == 12
+    assert sorted(v.subject for v in iter_history(journal_dir)) == sorted(subjects * 3)
+
+
+def test_shared_journal_serializes_one_subject(tmp_path: Path) -> None:
+    """Three processes on one subject: never two of its operations inside a step at once."""
+    journal_dir = _run_shared(tmp_path, ["same"] * 3, ops=4, meet=False)
+    state = load(journal_dir)
+    assert [v.state for v in state] == ["done"] * 12
+
+
+def test_shared_journal_follows_a_compaction_by_another_process(tmp_path: Path) -> None:
+    with Journal.open(tmp_path, shared=True) as a, Journal.open(tmp_path, shared=True) as b:
+        first = _full_op(a, "x")
+        op = b.new_op_id()
+        b.append_sync(OpStarted, op, kind="install", subject="y", plan=PLAN)
+        view = b.state.ops[op]
+        assert a.compact() == 1  # replaces the log under b
+        b.append_sync(StepStarted, op, index=0)
+        b.append_sync(StepDone, op, index=0)
+        assert b.state.ops[op] is view and view.steps == ["done"]
+        second = _full_op(a, "x")
+        b.append_sync(Committed, op)
+        assert b.state.ops[second].state == "done"
+    assert [v.id for v in iter_history(tmp_path)] == [first, second, op]
+
+
+def test_an_operation_with_a_leftover_stash_stays_current(tmp_path: Path) -> None:
+    """Its stash could not be deleted: it stays in the snapshot until a later run sweeps it
+    (the sweep knows stashes by the operations in current state)."""
+    with Journal.open(tmp_path) as j:
+        old, new = _full_op(j, "t"), _full_op(j, "t")
+        (tmp_path / "stash" / old).mkdir(parents=True)
+        j.compact()
+    assert [v.id for v in load(tmp_path)] == [old, new]
+    (tmp_path / "stash" / old).rmdir()
+    with Journal.open(tmp_path) as j:
+        _full_op(j, "other")
+        j.compact()
+    assert old not in load(tmp_path).ops

@@ -1,0 +1,145 @@
+"""txtool beside `uv tool` and pipx (pip backend), every figure measured in this run.
+
+    python bench/compare.py [--runs 15] [--quick] [--no-bench-venv] [--no-cold]
+
+Installs uv and pipx into a bench venv under a temporary directory (``pip install uv
+pipx``; ``--no-bench-venv`` takes them from this environment instead), builds the offline
+wheelhouse (txdemo 1.0/2.0 and its helper), then runs round after round: in each round every
+command runs once for each tool, the order of the tools rotating from round to round, in
+fresh homes. Prints the median of each command per tool and txtool's ratio to each peer:
+first with a warm cache (the first round warms it and is dropped), then cold (a fresh cache
+each round). ``--quick`` is one warm round and no cold table (a smoke test).
+
+Commands: install (txdemo, 1.0 on offer), upgrade (2.0 added to the wheelhouse), no-op
+upgrade, list (one tool installed), uninstall, ``--version`` (beside ``python -c pass`` in
+txtool's interpreter, the start-up floor).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _peers import (
+    Homes,
+    Peers,
+    base_python,
+    make_peers,
+    median,
+    run,
+    table,
+    wheelhouse,
+)
+
+COMMANDS = ("install", "upgrade", "no-op upgrade", "list", "uninstall", "--version")
+
+
+def argv(peers: Peers, tool: str, command: str, wh: Path) -> list[str]:
+    index = ["--no-index", "--find-links", str(wh)]
+    if tool == "txtool":
+        return (
+            peers.txtool
+            + {
+                "install": ["install", "txdemo", *index],
+                "upgrade": ["upgrade", "txdemo"],
+                "no-op upgrade": ["upgrade", "txdemo"],
+                "list": ["list"],
+                "uninstall": ["uninstall", "txdemo"],
+                "--version": ["--version"],
+            }[command]
+        )
+    if tool == "uv":
+        assert peers.uv is not None
+        return (
+            peers.uv
+            + {
+                "install": ["tool", "install", "txdemo", "--python", base_python(), *index],
+                "upgrade": ["tool", "upgrade", "txdemo", *index],
+                "no-op upgrade": ["tool", "upgrade", "txdemo", *index],
+                "list": ["tool", "list"],
+                "uninstall": ["tool", "uninstall", "txdemo"],
+                "--version": ["--version"],
+            }[command]
+        )
+    if tool == "python -c pass":
+        return [peers.python, "-c", "pass"]
+    assert peers.pipx is not None
+    pip_args = f"--pip-args=--no-index --find-links {wh}"  # pipx's own pip still reaches PyPI
+    return (
+        peers.pipx
+        + {
+            "install": ["install", "txdemo", "--python", base_python(), pip_args],
+            "upgrade": ["upgrade", "txdemo", pip_args],
+            "no-op upgrade": ["upgrade", "txdemo", pip_args],
+            "list": ["list"],
+            "uninstall": ["uninstall", "txdemo"],
+            "--version": ["--version"],
+        }[command]
+    )
+
+
+def rounds(
+    peers: Peers, root: Path, wheels: tuple[Path, Path], runs: int, *, cold: bool
+) -> dict[str, dict[str, list[float]]]:
+    tools = ["txtool"] + (["uv"] if peers.uv else []) + (["pipx"] if peers.pipx else [])
+    old, new = wheels
+    wh = root / "wheels"  # 1.0 only until the upgrade of each round, then 2.0 too
+    times: dict[str, dict[str, list[float]]] = {c: {} for c in COMMANDS}
+    warmup = 0 if cold else 1
+    for i in range(runs + warmup):
+        shutil.rmtree(wh, ignore_errors=True)
+        shutil.copytree(old, wh)
+        if peers.pip_wheels is not None:
+            shutil.copytree(peers.pip_wheels, wh, dirs_exist_ok=True)
+        cache = root / (f"cache-cold-{i}" if cold else "cache-warm")
+        homes = Homes(root / f"round-{'c' if cold else 'w'}{i}", cache)
+        env = homes.env | {"PIPX_SHARED_LIBS": str(root / "pipx-shared")}  # pip, not a cache
+        order = tools[i % len(tools) :] + tools[: i % len(tools)]
+        for command in COMMANDS:
+            if command == "upgrade":
+                shutil.copytree(new, wh, dirs_exist_ok=True)
+            for tool in order + (["python -c pass"] if command == "--version" else []):
+                ms = run(env, argv(peers, tool, command, wh))
+                if i >= warmup:
+                    times[command].setdefault(tool, []).append(ms)
+        if cold:
+            shutil.rmtree(cache, ignore_errors=True)
+        shutil.rmtree(homes.root, ignore_errors=True)
+    return times
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runs", type=int, default=15, help="measured rounds per table")
+    p.add_argument("--quick", action="store_true", help="one warm round, no cold table")
+    p.add_argument("--no-bench-venv", action="store_true", help="uv and pipx from this env")
+    p.add_argument("--no-cold", action="store_true", help="skip the cold-cache table")
+    args = p.parse_args()
+    runs = 1 if args.quick else args.runs
+    with tempfile.TemporaryDirectory(prefix="txtool-compare-") as tmp:
+        root = Path(tmp)
+        peers = make_peers(root, bench_venv=not (args.no_bench_venv or args.quick))
+        tools = ["txtool"] + (["uv"] if peers.uv else []) + (["pipx"] if peers.pipx else [])
+        wheels = wheelhouse(root)
+        warm = rounds(peers, root, wheels, runs, cold=False)
+        print(table(f"warm cache, medians of {runs} rounds", warm, tools))
+        version = warm["--version"]
+        floor = median(version["python -c pass"])
+        print(
+            f"python -c pass: {floor:.0f} ms; txtool --version / python -c pass:"
+            f" {median(version['txtool']) / floor:.2f}x"
+        )
+        if not (args.quick or args.no_cold):
+            cold = rounds(peers, root, wheels, runs, cold=True)
+            print()
+            print(table(f"cold cache, medians of {runs} rounds", cold, tools))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
