@@ -61,9 +61,9 @@ R = TypeVar("R", bound=Record)
 
 STASH_NAME = "stash"  # where the engine stashes what steps move aside, one dir per operation
 
+#: What compaction keeps in the snapshot: given the closed operations of one subject,
+#: oldest first, the ones that still define its current state (the rest are history only).
 Retain = Callable[[Sequence[OperationView]], Iterable[OperationView]]
-"""What compaction keeps in the snapshot: given the closed operations of one subject,
-oldest first, the ones that still define its current state (the rest are history only)."""
 
 
 def latest_committed(views: Sequence[OperationView]) -> Iterable[OperationView]:
