@@ -369,7 +369,7 @@ class CopyShims(Step, frozen=True):
         except OSError as e:
             # The primitives removed their temp already. The OS names the link's target (inside TXTOOL_HOME) or a temp; the user needs
             # the bin dir path that could not be written.
-            raise OSError(e.errno, f"cannot place {path}: {e.strerror}", str(path)) from e
+            raise OSError(e.errno, f"cannot place {path}: {e.strerror}") from e
 
     async def revert(self, ctx: StepContext, result: Result | None) -> None:
         _sweep(ctx, Path(self.bin_dir))
