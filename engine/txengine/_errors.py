@@ -110,44 +110,53 @@ class PlanInvalid(TxError):
     """A new operation's kind, subject, plan or meta cannot be recorded; nothing was written."""
 
 
-class UnknownStepKind(TxError):
+class _StepProblem(TxError):
+    """A recorded step of operation ``op`` (``index``, ``kind``) that this release cannot use."""
+
+    def __init__(self, op: str, index: int, kind: str, message: str) -> None:
+        self.op = op
+        self.index = index
+        self.kind = kind
+        super().__init__(f"operation {op}: step {index + 1} {message}")
+
+
+class UnknownStepKind(_StepProblem):
     """A recorded step's kind is not among the engine's step types (removed or renamed)."""
 
     def __init__(self, op: str, index: int, kind: str) -> None:
-        self.op = op
-        self.index = index
-        self.kind = kind
         super().__init__(
-            f"operation {op}: step {index + 1} has kind {kind!r}, which this release does not"
-            " know (register that step type again, or a type with an upcast, to resume or"
-            " revert it)"
+            op,
+            index,
+            kind,
+            f"has kind {kind!r}, which this release does not know (register that step type"
+            " again, or a type with an upcast, to resume or revert it)",
         )
 
 
-class PlanUndecodable(TxError):
+class PlanUndecodable(_StepProblem):
     """A recorded step's arguments do not fit its type (fields changed without an upcast)."""
 
     def __init__(self, op: str, index: int, kind: str, reason: str) -> None:
-        self.op = op
-        self.index = index
-        self.kind = kind
         self.reason = reason
         super().__init__(
-            f"operation {op}: step {index + 1} ({kind}) cannot be read: {reason} (give the step"
-            " type a higher class_version and an upcast_vN_vM method to resume or revert it)"
+            op,
+            index,
+            kind,
+            f"({kind}) cannot be read: {reason} (give the step type a higher class_version"
+            " and an upcast_vN_vM method to resume or revert it)",
         )
 
 
-class IntentChanged(TxError):
+class IntentChanged(_StepProblem):
     """On resume a step computed an intent other than the one recorded: the step is buggy."""
 
     def __init__(self, op: str, index: int, kind: str) -> None:
-        self.op = op
-        self.index = index
-        self.kind = kind
         super().__init__(
-            f"operation {op}: step {index + 1} ({kind}) computes a different intent than it"
-            " recorded; not resuming it forward (revert it: the recorded intent is used)"
+            op,
+            index,
+            kind,
+            f"({kind}) computes a different intent than it recorded; not resuming it forward"
+            " (revert it: the recorded intent is used)",
         )
 
 
