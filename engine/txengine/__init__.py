@@ -57,7 +57,7 @@ from ._steps import Result, Step, StepContext, StepError, StepTypes
 
 #: This distribution's version (``txtool-engine``); see docs/embedding.md for what a
 #: minor and a major release may change.
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "FORMAT_VERSION",
