@@ -32,16 +32,8 @@ def _xfail(reason: str) -> pytest.MarkDecorator:
         ("install", "record op-started"),
         ("upgrade", "record committed"),
         ("uninstall", "record op-started"),
-        pytest.param(
-            "upgrade",
-            "record cleaned-up",
-            marks=_xfail("item 8: ENOSPC in `cleaned-up` after the commit exits 1"),
-        ),
-        pytest.param(
-            "uninstall",
-            "record step-started",
-            marks=_xfail("item 6: re-running `uninstall` refuses over its incomplete operation"),
-        ),
+        ("upgrade", "record cleaned-up"),
+        ("uninstall", "record step-started"),
         pytest.param(
             "upgrade-copy",
             "fs.copy bin/.txdemo.tmp-*",
