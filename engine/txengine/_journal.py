@@ -373,6 +373,11 @@ class Journal:
             _fsync_data(self._fd)
         self._end += end
 
+    def warn(self, message: str) -> None:
+        """Pass ``message`` to the ``warn`` callback given to :meth:`open`, if any."""
+        if self._warn is not None:
+            self._warn(message)
+
     def close(self) -> None:
         """Close the log and release the lock."""
         if self._fd >= 0:

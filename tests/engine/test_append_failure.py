@@ -118,3 +118,26 @@ async def test_an_operation_whose_start_was_refused_does_not_exist(
         view = await engine.run("install", "thing", _plan(root))
         assert view.state == "done"
     assert tree(root) == NEW
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("point", ["journal.before.cleaned-up", "journal.written.cleaned-up"])
+async def test_a_failed_clean_up_record_is_a_warning_after_the_commit(
+    tmp_path: Path, root: Path, point: str
+) -> None:
+    jdir = tmp_path / "j"
+    warnings: list[str] = []
+    engine = Engine(Journal.open(jdir, warn=warnings.append), STEP_TYPES)
+    with engine.journal:
+        failpoints.configure(f"{point}=error:ENOSPC")
+        view = await engine.run("install", "thing", _plan(root))  # returns: it committed
+        failpoints.configure(None)
+        assert view.state == "committed" and view.committed
+        (warning,) = warnings
+        assert f"op {view.id}" in warning and "No space left" in warning
+        _same_on_disk(engine.journal)
+        assert [a.actions for a in engine.journal.state.audit()] == [("cleanup",)]
+        await engine.finish_cleanups()  # the next run records it
+        assert view.state == "done"
+    assert tree(root) == NEW
+    assert load(jdir).audit() == []
