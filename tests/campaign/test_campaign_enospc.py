@@ -22,10 +22,6 @@ def _case(name: str, label: str, wheels: Path, root: Path) -> te.Outcome:
     return te.run_case(s, cal, te.point(cal, label), wheels, root)
 
 
-def _xfail(reason: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(strict=True, reason=f"issue 7 {reason}")
-
-
 @pytest.mark.parametrize(
     ("sweep", "label"),
     [
@@ -34,16 +30,8 @@ def _xfail(reason: str) -> pytest.MarkDecorator:
         ("uninstall", "record op-started"),
         ("upgrade", "record cleaned-up"),
         ("uninstall", "record step-started"),
-        pytest.param(
-            "upgrade-copy",
-            "fs.copy bin/.txdemo.tmp-*",
-            marks=_xfail("item 11: a partial copy shim `.txdemo.tmp-*` stays in the bin dir"),
-        ),
-        pytest.param(
-            "install-copy",
-            "fs.write journal/.journal.log.tmp-*",
-            marks=_xfail("item 11: the journal's partial `.journal.log.tmp-*` stays"),
-        ),
+        ("upgrade-copy", "fs.copy bin/.txdemo.txengine-*.tmp"),
+        ("install-copy", "fs.write journal/.journal.log.txengine-*.tmp"),
     ],
 )
 def test_full_disk_keeps_the_promise(
