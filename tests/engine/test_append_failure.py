@@ -141,3 +141,25 @@ async def test_a_failed_clean_up_record_is_a_warning_after_the_commit(
         assert view.state == "done"
     assert tree(root) == NEW
     assert load(jdir).audit() == []
+
+
+@pytest.mark.anyio
+async def test_a_shared_journal_cuts_back_only_its_own_failed_record(
+    tmp_path: Path, root: Path
+) -> None:
+    """Two processes' worth of journal objects on one shared log: one's failed append is
+    cut back under the lock, and both go on appending to one ordered log."""
+    jdir = tmp_path / "j"
+    first = Engine(Journal.open(jdir, shared=True), STEP_TYPES)
+    second = Engine(Journal.open(jdir, shared=True), STEP_TYPES)
+    with first.journal, second.journal:
+        failpoints.configure("journal.written.op-started=error:ENOSPC")
+        with pytest.raises(OSError):
+            await first.run("install", "one", [PlaceFile(str(root / "a"), "new a")])
+        failpoints.configure(None)
+        _same_on_disk(first.journal)
+        other = await second.run("install", "two", [PlaceFile(str(root / "b"), "new b")])
+        mine = await first.run("install", "one", [PlaceFile(str(root / "a"), "new a")])
+    assert {(v.subject, v.state) for v in load(jdir)} == {("one", "done"), ("two", "done")}
+    assert mine.id != other.id
+    assert tree(root) == NEW
