@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -260,8 +261,8 @@ class Journal:
         self._written = 0
         self._synced = 0
         self._broken: BaseException | None = None
-        #: Records written since the last fdatasync: (offset, record, checkpoint before it).
-        self._unsynced: list[tuple[int, Record, Checkpoint]] = []
+        #: Records written since the last fdatasync, oldest first.
+        self._unsynced: list[_Written] = []
         #: Opened ``shared``: the journal lock is held only around appends and compaction.
         self.shared = False
         self._warn: Warn | None = None
@@ -423,37 +424,36 @@ class Journal:
             failpoints.hit(written, self.path)
         except BaseException as e:
             # A full disk, or a signal: the append failed, so the record must not count.
-            self._take_back([(size, rec, saved)], e, locked=True)
+            self._take_back([_Written(size, size + len(data), rec, saved)], e, locked=True)
             raise
         self._records.append(rec)
-        self._unsynced.append((size, rec, saved))
+        self._unsynced.append(_Written(size, size + len(data), rec, saved))
         self._written = rec.seq
         self._end = size + len(data)
         return rec
 
-    def _take_back(
-        self, records: list[tuple[int, Record, Checkpoint]], error: BaseException, *, locked: bool
-    ) -> None:
+    def _take_back(self, records: list[_Written], error: BaseException, *, locked: bool) -> None:
         """Undo ``records`` (the last ones written, oldest first), which are not durable:
         take them out of the state, newest first, and cut the log back before the first.
 
         The state decides what is reported (a commit only once the state says committed),
         so it must never hold a record whose append raised. When the log cannot be cut
-        back (or, shared, another process appended after them), this object refuses
-        further appends. ``locked``: the caller holds the journal lock.
+        back (or, shared, another process appended among or after them), this object
+        refuses further appends. ``locked``: the caller holds the journal lock.
         """
         if not records:
             return
-        for _, _, saved in reversed(records):
-            self.state.restore(saved)
-        gone = {id(rec) for _, rec, _ in records}
+        for w in reversed(records):
+            self.state.restore(w.saved)
+        gone = {id(w.rec) for w in records}
         self._records = [r for r in self._records if id(r) not in gone]
         self._written = min(self._written, self.state.last_seq)
-        start = records[0][0]
+        start = records[0].start
+        ours = all(a.end == b.start for a, b in itertools.pairwise(records))
         try:
             with contextlib.nullcontext() if locked or not self.shared else self._lock.hold():
-                if not locked and self.shared and os.fstat(self._fd).st_size != self._end:
-                    raise OSError(f"another process appended to {self.path} after them")
+                if not ours or (not locked and os.fstat(self._fd).st_size != records[-1].end):
+                    raise OSError(f"another process appended to {self.path} among them")
                 os.ftruncate(self._fd, start)
             self._end = start
         except OSError:
@@ -574,6 +574,15 @@ class Journal:
         self._records = live
         self._new_log()
         return folded
+
+
+class _Written(NamedTuple):
+    """A record this object wrote: where in the log, and the state before it."""
+
+    start: int
+    end: int
+    rec: Record
+    saved: Checkpoint
 
 
 _O_BINARY = getattr(os, "O_BINARY", 0)

@@ -18,6 +18,7 @@ from txhelpers import STEP_TYPES, make_tree, tree
 
 from txengine import Engine, Journal, JournalError, PlaceFile, _journal, load
 from txengine import _failpoints as failpoints
+from txengine._events import OpStarted, StepStarted
 
 OLD = {"a": b"old a", "b": b"old b"}
 NEW = {"a": b"new a", "b": b"new b"}
@@ -163,3 +164,33 @@ async def test_a_shared_journal_cuts_back_only_its_own_failed_record(
     assert {(v.subject, v.state) for v in load(jdir)} == {("one", "done"), ("two", "done")}
     assert mine.id != other.id
     assert tree(root) == NEW
+
+
+@pytest.mark.anyio
+async def test_a_failed_fdatasync_never_cuts_another_process_record(
+    tmp_path: Path, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shared: another process appended among this one's unsynced records, so the log is
+    not cut (that would lose its records); this object takes its own back and is broken."""
+    jdir = tmp_path / "j"
+    first = Engine(Journal.open(jdir, shared=True), STEP_TYPES)
+    second = Engine(Journal.open(jdir, shared=True), STEP_TYPES)
+    with first.journal, second.journal:
+        op = first.journal.new_op_id()
+        fields = {"kind": "install", "subject": "one", "meta": {}}
+        plan = [first.types.encode(PlaceFile(str(root / "a"), "new a"))]
+        await first.journal.append(OpStarted, op, plan=plan, **fields)  # unsynced
+        other = await second.run("install", "two", [PlaceFile(str(root / "b"), "new b")])
+
+        def fdatasync(fd: int) -> None:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+        monkeypatch.setattr(_journal, "_fsync_data", fdatasync)
+        with pytest.raises(OSError):
+            await first.journal.append(StepStarted, op, index=0, intent={})
+        monkeypatch.undo()
+        assert op not in first.journal.state.ops  # nothing of it is known durable
+        with pytest.raises(JournalError, match="earlier write"):
+            await first.journal.append(_journal.Reverted, op)
+    views = {v.id: v.state for v in load(jdir)}
+    assert views[other.id] == "done"  # the other process's operation is intact
