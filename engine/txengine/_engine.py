@@ -24,6 +24,7 @@ import anyio.lowlevel
 from . import _lifecycle as lc
 from ._errors import (
     IntentChanged,
+    JournalError,
     OperationFailed,
     OperationIncomplete,
     PlanInvalid,
@@ -293,7 +294,15 @@ class Engine:
                 return
         if not self._drop_stash(view):
             return
-        await self.journal.append(CleanedUp, view.id)
+        try:
+            await self.journal.append(CleanedUp, view.id)
+        except (OSError, JournalError) as e:
+            # The commit is durable: raising now would report done work as failed. The
+            # operation stays "committed" (clean-up pending); finish_cleanups() records it.
+            self.journal.warn(
+                f"the clean-up of {view.kind} {view.subject} (op {view.id}) could not be"
+                f" recorded: {describe_error(e)}; retried by the next run"
+            )
 
     def _drop_stash(self, view: OperationView) -> bool:
         # Best effort: the outcome is already durable; a later finish_cleanups() retries.

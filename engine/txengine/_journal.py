@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -53,7 +54,7 @@ from ._fs import FileSystem, atomic_write, sweep_temps
 from ._history import archive, closed_after, summaries
 from ._lock import JournalLock, subject_lock
 from ._private import lock_private_dir
-from ._replay import JournalState, OperationView
+from ._replay import Checkpoint, JournalState, OperationView
 
 __all__ = ["HISTORY_NAME", "LOG_NAME", "SNAPSHOT_NAME", "Journal", "frame", "load", "scan"]
 
@@ -260,6 +261,8 @@ class Journal:
         self._written = 0
         self._synced = 0
         self._broken: BaseException | None = None
+        #: Records written since the last fdatasync, oldest first.
+        self._unsynced: list[_Written] = []
         #: Opened ``shared``: the journal lock is held only around appends and compaction.
         self.shared = False
         self._warn: Warn | None = None
@@ -306,6 +309,7 @@ class Journal:
 
     def _load(self) -> None:
         self.state, self._records, end = _fold(self.directory, self._warn, repair=True)
+        self._unsynced = []  # a log read again: nothing in it is this object's to take back
         self._written = self._synced = self.state.last_seq
         if end == 0:
             self._new_log()
@@ -325,6 +329,7 @@ class Journal:
 
     def _new_log(self) -> None:
         """Replace the log with one holding only a header, atomically."""
+        self._unsynced = []  # what they held is in the snapshot now, made durable
         header = Header(kind="log", created=time.time(), base_seq=self.state.last_seq)
         atomic_write(self.fs, self.path, frame(header), 0o600)
         self._open_log()
@@ -369,6 +374,11 @@ class Journal:
             _fsync_data(self._fd)
         self._end += end
 
+    def warn(self, message: str) -> None:
+        """Pass ``message`` to the ``warn`` callback given to :meth:`open`, if any."""
+        if self._warn is not None:
+            self._warn(message)
+
     def close(self) -> None:
         """Close the log and release the lock."""
         if self._fd >= 0:
@@ -404,34 +414,65 @@ class Journal:
         before, written, _ = _POINTS[cls]
         failpoints.hit(before, self.path)
         data = _readable_frame(rec)
+        saved = self.state.checkpoint(op)
         self.state.apply(rec)  # raises on an illegal record, before anything is written
         size = os.lseek(self._fd, 0, os.SEEK_END)
         try:
             view = memoryview(data)
             while view:
                 view = view[os.write(self._fd, view) :]
+            failpoints.hit(written, self.path)
         except BaseException as e:
-            # The in-memory state already holds the record: this journal object can no
-            # longer be trusted, so it refuses further appends (the file is cut back).
-            self._broken = e
-            try:
-                os.ftruncate(self._fd, size)
-            except OSError:
-                pass
+            # A full disk, or a signal: the append failed, so the record must not count.
+            self._take_back([_Written(size, size + len(data), rec, saved)], e, locked=True)
             raise
         self._records.append(rec)
+        self._unsynced.append(_Written(size, size + len(data), rec, saved))
         self._written = rec.seq
         self._end = size + len(data)
-        failpoints.hit(written, self.path)
         return rec
 
+    def _take_back(self, records: list[_Written], error: BaseException, *, locked: bool) -> None:
+        """Undo ``records`` (the last ones written, oldest first), which are not durable:
+        take them out of the state, newest first, and cut the log back before the first.
+
+        The state decides what is reported (a commit only once the state says committed),
+        so it must never hold a record whose append raised. When the log cannot be cut
+        back (or, shared, another process appended among or after them), this object
+        refuses further appends. ``locked``: the caller holds the journal lock.
+        """
+        if not records:
+            return
+        for w in reversed(records):
+            self.state.restore(w.saved)
+        gone = {id(w.rec) for w in records}
+        self._records = [r for r in self._records if id(r) not in gone]
+        self._written = min(self._written, self.state.last_seq)
+        start = records[0].start
+        ours = all(a.end == b.start for a, b in itertools.pairwise(records))
+        try:
+            with contextlib.nullcontext() if locked or not self.shared else self._lock.hold():
+                if not ours or (not locked and os.fstat(self._fd).st_size != records[-1].end):
+                    raise OSError(f"another process appended to {self.path} among them")
+                os.ftruncate(self._fd, start)
+            self._end = start
+        except OSError:
+            self._broken = error
+
     def _sync(self) -> None:
+        if self._broken is not None:
+            raise JournalError(f"an earlier write to {self.path} failed: {self._broken}")
         target = self._written
         try:
             _fsync_data(self._fd)
         except BaseException as e:
+            # What was written since the last sync may be lost (the kernel may drop the
+            # pages after a failed fdatasync): none of it counts, and no retry is trusted.
+            self._take_back(self._unsynced, e, locked=False)
+            self._unsynced = []
             self._broken = e
             raise
+        self._unsynced.clear()
         self._synced = max(self._synced, target)
         failpoints.hit("journal.synced", self.path)
 
@@ -533,6 +574,15 @@ class Journal:
         self._records = live
         self._new_log()
         return folded
+
+
+class _Written(NamedTuple):
+    """A record this object wrote: where in the log, and the state before it."""
+
+    start: int
+    end: int
+    rec: Record
+    saved: Checkpoint
 
 
 _O_BINARY = getattr(os, "O_BINARY", 0)

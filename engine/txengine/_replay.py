@@ -209,6 +209,34 @@ class OperationView:
         return f"<OperationView {self.id} {self.kind} {self.subject!r} {self.state}>"
 
 
+class Checkpoint:
+    """One operation as it was before a record was applied: what
+    :meth:`JournalState.restore` needs to take that record back when it could not be made
+    durable, so that the state never says more than the log holds."""
+
+    __slots__ = ("fields", "last_seq", "op", "view")
+
+    def __init__(self, state: JournalState, op: str) -> None:
+        self.op = op
+        self.last_seq = state.last_seq
+        self.view = view = state.ops.get(op)
+        # Lists are copied: the step handlers change them in place.
+        self.fields = (
+            None
+            if view is None
+            else (
+                view.state,
+                list(view.steps),
+                list(view.results),
+                list(view.intents),
+                view.error,
+                view.errno,
+                view.updated,
+                view.last_seq,
+            )
+        )
+
+
 class JournalState:
     """The fold of a journal: every operation and its position, checked record by record."""
 
@@ -242,6 +270,28 @@ class JournalState:
         return [v.audit() for v in self.ops.values() if v.incomplete or v.state == lc.COMMITTED]
 
     # -- folding -------------------------------------------------------------------------
+
+    def checkpoint(self, op: str) -> Checkpoint:
+        """Operation ``op`` as it is now, before a record of it is applied."""
+        return Checkpoint(self, op)
+
+    def restore(self, cp: Checkpoint) -> None:
+        """Take back the record applied since ``cp`` (restore several newest first)."""
+        view = cp.view
+        if view is None or cp.fields is None:
+            self.ops.pop(cp.op, None)
+        else:
+            (
+                view.state,
+                view.steps,
+                view.results,
+                view.intents,
+                view.error,
+                view.errno,
+                view.updated,
+                view.last_seq,
+            ) = cp.fields
+        self.last_seq = cp.last_seq
 
     def add_summary(self, s: OpSummary) -> None:
         """Fold in a compacted operation; refuses one seen twice."""

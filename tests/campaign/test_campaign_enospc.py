@@ -22,36 +22,16 @@ def _case(name: str, label: str, wheels: Path, root: Path) -> te.Outcome:
     return te.run_case(s, cal, te.point(cal, label), wheels, root)
 
 
-def _xfail(reason: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(strict=True, reason=f"issue 7 {reason}")
-
-
 @pytest.mark.parametrize(
     ("sweep", "label"),
     [
         ("install", "record op-started"),
         ("upgrade", "record committed"),
         ("uninstall", "record op-started"),
-        pytest.param(
-            "upgrade",
-            "record cleaned-up",
-            marks=_xfail("item 8: ENOSPC in `cleaned-up` after the commit exits 1"),
-        ),
-        pytest.param(
-            "uninstall",
-            "record step-started",
-            marks=_xfail("item 6: re-running `uninstall` refuses over its incomplete operation"),
-        ),
-        pytest.param(
-            "upgrade-copy",
-            "fs.copy bin/.txdemo.tmp-*",
-            marks=_xfail("item 11: a partial copy shim `.txdemo.tmp-*` stays in the bin dir"),
-        ),
-        pytest.param(
-            "install-copy",
-            "fs.write journal/.journal.log.tmp-*",
-            marks=_xfail("item 11: the journal's partial `.journal.log.tmp-*` stays"),
-        ),
+        ("upgrade", "record cleaned-up"),
+        ("uninstall", "record step-started"),
+        ("upgrade-copy", "fs.copy bin/.txdemo.txengine-*.tmp"),
+        ("install-copy", "fs.write journal/.journal.log.txengine-*.tmp"),
     ],
 )
 def test_full_disk_keeps_the_promise(

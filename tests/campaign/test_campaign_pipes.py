@@ -9,7 +9,6 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import pytest
 import txcampaign as tc
 
 from txengine import load
@@ -44,10 +43,6 @@ def _only_op(world: Path) -> tuple[str, bool, bool]:
     return views[0].state, views[0].committed, views[0].incomplete
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 7 item 7: the install stops at the EPIPE and is left incomplete (exit 1)",
-)
 def test_install_piped_to_head_commits_and_says_so(tmp_path: Path, wheels: Path) -> None:
     (tmp_path / "home").mkdir()
     rc, first, _ = _piped(tmp_path, "install", "txdemo==1.0", *tc.source(wheels), merge=True)
@@ -59,10 +54,6 @@ def test_install_piped_to_head_commits_and_says_so(tmp_path: Path, wheels: Path)
     assert tc.txtool(tmp_path, "status").returncode == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 7 item 7: a failing install piped to `head -1` stops its revert half way",
-)
 def test_failing_install_piped_to_head_reverts_fully(tmp_path: Path, wheels: Path) -> None:
     (tmp_path / "home").mkdir()
     (tmp_path / "bin" / "txdemo").mkdir(parents=True)  # not txtool's: the install fails
@@ -85,11 +76,6 @@ def test_list_json_piped_to_head_prints_no_traceback(tmp_path: Path, wheels: Pat
     assert (tmp_path / "home" / "journal" / "journal.log").read_bytes() == log
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 7 item 7: output longer than the pipe (`journal show --json | head -1`)"
-    " ends in a BrokenPipeError traceback",
-)
 def test_long_output_piped_to_head_prints_no_traceback(tmp_path: Path, wheels: Path) -> None:
     tc._install(tmp_path, wheels, "txdemo==1.0")
     for _ in range(4):  # about 40 kB of records: many times the pipe

@@ -14,29 +14,13 @@ def worlds(wheels: Path) -> ts.Worlds:
     return ts.worlds(wheels)
 
 
-def _xfail(reason: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(strict=True, reason=f"issue 7 {reason}")
-
-
 @pytest.mark.parametrize(
     ("sig", "moment"),
     [
-        pytest.param(
-            "SIGINT",
-            "resolving",
-            marks=_xfail("item 5: an interrupt before any side effect leaves it incomplete"),
-        ),
+        ("SIGINT", "resolving"),
         ("SIGTERM", "env-created"),
-        pytest.param(
-            "SIGINT",
-            "env-installed",
-            marks=_xfail("item 4: commits, then exits 130 'nothing was changed'"),
-        ),
-        pytest.param(
-            "SIGTERM",
-            "old-shims-aside",
-            marks=_xfail("item 4: commits, then exits 130 'nothing was changed'"),
-        ),
+        ("SIGINT", "env-installed"),
+        ("SIGTERM", "old-shims-aside"),
         ("SIGINT", "commit-fsync"),
         ("SIGTERM", "commit-durable"),
     ],

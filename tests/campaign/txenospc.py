@@ -40,6 +40,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -229,14 +230,18 @@ class Calibration:
         return sum(1 for h in self.hits[:k] if h.name.startswith("journal.before."))
 
     def label(self, k: int) -> str:
-        """``record step-started #2``, ``fs.copy bin/.txdemo.tmp-*``: what point ``k`` is."""
+        """``record step-started #2``, ``fs.copy bin/.txdemo.txengine-*.tmp``: what point ``k`` is."""
         h = self.hits[k - 1]
         if h.name.startswith("journal.before."):
             kind = h.name.removeprefix("journal.before.")
             n = sum(1 for x in self.hits[:k] if x.name == h.name)
             return f"record {kind}" + (f" #{n}" if n > 1 else "")
-        parent = Path(h.path).parent.name
-        return f"{h.name} {parent}/{Path(h.path).name.split('.tmp-')[0]}{'.tmp-*' if '.tmp-' in h.path else ''}"
+        path = Path(h.path)
+        return f"{h.name} {path.parent.name}/{_TEMP_ID.sub('.txengine-*.tmp', path.name)}"
+
+
+#: The run-specific part of an atomic primitive's temp name (``.NAME.txengine-PID-TOKEN.tmp``).
+_TEMP_ID = re.compile(r"\.txengine-[0-9]+-[0-9a-f]+\.tmp$")
 
 
 def _read_hits(path: Path) -> list[Hit]:

@@ -141,7 +141,7 @@ async def test_failing_revert_leaves_op_incomplete_until_resumed(
     ("point", "applied"),
     [
         ("journal.before.step-done#2", True),  # the effect happened, its record did not
-        ("journal.written.step-started#2", False),  # intent durable, effect never started
+        ("journal.after.step-started#2", False),  # intent durable, effect never started
     ],
 )
 async def test_resume_forward_after_stopping_inside_a_step(
