@@ -5,6 +5,13 @@ A command line (or any other front end) parses, calls one method and renders the
 pending clean-ups, re-running as the fix of an interrupted operation, the per-item runner,
 Ctrl-C/SIGTERM/SIGHUP, the post-commit rule and compaction.
 
+Tools run in parallel: the journal is opened ``shared`` (its lock held only around each
+append), and each item runs under its tool's subject lock, so commands on different tools,
+in different processes, overlap while those on one tool serialize. Everything that acts on
+an operation left incomplete or unclean (re-running as the fix, clean-ups, reverting on
+Ctrl-C) does so only under the lock of its tool: an incomplete operation of a tool whose
+lock another live process holds is that process's work in progress, never ours to touch.
+
 The post-commit rule: once an operation's ``committed`` record is durable the operation is
 done, whatever fails afterwards (the ``cleaned-up`` record, compaction, output); such a
 failure is a warning, retried by the next command.
@@ -12,6 +19,7 @@ failure is a warning, retried by the next command.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -206,14 +214,19 @@ class Service:
     def running(self, state: JournalState) -> dict[str, int]:
         """Incomplete operations that a live txtool is working on now: op id -> its pid.
 
-        They are the ones written since that process started (it holds the lock, so no one
-        else wrote); older incomplete ones were left by a process that died.
+        An operation is running when a live process holds its tool's subject lock and the
+        operation was written since that process started (no one else may write it while
+        the lock is held); older incomplete ones were left by a process that died.
         """
-        pid = live_holder(self.loc.journal_dir)
-        if pid is None:
-            return {}
-        since = _process_start(pid)
-        return {v.id: pid for v in state.incomplete() if since is None or v.updated >= since}
+        found = {}
+        for view in state.incomplete():
+            pid = live_holder(self.loc.journal_dir, view.subject)
+            if pid is None:
+                continue
+            since = _process_start(pid)
+            if since is None or view.updated >= since:
+                found[view.id] = pid
+        return found
 
     def planner(self) -> Any:
         """A planner over the unlocked journal, to refuse bad input before the lock."""
@@ -284,8 +297,8 @@ class Service:
         def targets(session: _Session) -> list[Item]:
             if op is not None:
                 view = session.journal.state.get(op)
-                return [Item(view.id if view else op)]
-            return [Item(v.id) for v in session.journal.state.incomplete()]
+                return [Item(view.id, tool=view.subject) if view else Item(op)]
+            return [Item(v.id, tool=v.subject) for v in session.journal.state.incomplete()]
 
         return self._session([], act, jobs=1, items_of=targets)
 
@@ -299,19 +312,18 @@ class Service:
     # -- the session ---------------------------------------------------------------------
 
     def _open(self) -> Journal:
-        """Lock the journal of a home that is ours alone, and refuse a journal that names
-        paths outside the directories txtool owns, before anything changes."""
-
-        def waiting(pid: int | None) -> None:
-            self.notify(msg.waiting_for(pid))
+        """Open the journal of a home that is ours alone, shared with other txtool processes
+        (each tool's operations serialize under its subject lock), and refuse a journal that
+        names paths outside the directories txtool owns, before anything changes."""
 
         self.loc.secure()
         journal = Journal.open(
             self.loc.journal_dir,
             timeout=self.lock_timeout,
-            on_wait=waiting,
+            on_wait=self._waiting,
             warn=lambda m: self.notify(f"warning: {m}"),
             retain=current,
+            shared=True,
         )
         try:
             check_journal(self.loc, journal.state)
@@ -319,6 +331,9 @@ class Service:
             journal.close()
             raise
         return journal
+
+    def _waiting(self, pid: int | None) -> None:
+        self.notify(msg.waiting_for(pid))
 
     def _session(
         self,
@@ -328,16 +343,17 @@ class Service:
         jobs: int,
         items_of: Callable[[_Session], list[Item]] | None = None,
     ) -> Report:
-        """Under the lock: clean-ups, then each item through ``act``, ``jobs`` at a time.
+        """Clean-ups of tools no one else is working on, then each item through ``act``
+        under its tool's lock, ``jobs`` at a time.
 
-        A Ctrl-C before the lock is held raises KeyboardInterrupt (nothing changed); from
+        A Ctrl-C before the journal is open raises KeyboardInterrupt (nothing changed); from
         then on signals are recorded, and inside the run they cancel it between journal
         writes. Whatever was cut short is settled from the journal, never guessed.
         """
         journal = self._open()
         report = Report(items)
         try:
-            self.guard.defer()  # the lock is held: from here on a signal stops nothing midway
+            self.guard.defer()  # the journal is open: from here on a signal stops nothing midway
             with Reporter(self.live) as reporter:
                 session = _Session(
                     Installer.create(self.loc, journal, observer=reporter), self.guard
@@ -347,7 +363,7 @@ class Service:
                     await self._cleanups(session, report)
                     if items_of is not None:
                         report.items[:] = items_of(session)
-                    await self._run_items(session, report.items, act, jobs)
+                    await self._run_items(session, report, act, jobs)
 
                 try:
                     anyio.run(
@@ -363,8 +379,19 @@ class Service:
         return report
 
     async def _cleanups(self, session: _Session, report: Report) -> None:
+        """The pending clean-ups of every tool whose lock is free now; a busy tool's are
+        left to the process that holds it (each item also cleans up its own tool)."""
+        for tool in sorted({v.subject for v in session.journal.state.uncleaned()}):
+            try:
+                async with session.journal.subject(tool, timeout=0):
+                    await self._cleanup(session, report, tool)
+            except LockBusy:
+                continue
+
+    async def _cleanup(self, session: _Session, report: Report, tool: str) -> None:
+        """Under the tool's lock: finish what its committed operations left to clean up."""
         try:
-            await session.installer.engine.finish_cleanups()
+            await session.installer.engine.finish_cleanups(subjects={tool})
         except OSError as e:
             report.warnings.append(msg.cleanup_failed(describe_error(e)))
 
@@ -378,11 +405,12 @@ class Service:
     async def _run_items(
         self,
         session: _Session,
-        items: list[Item],
+        report: Report,
         act: Callable[[_Session, Item], Awaitable[Outcome]],
         jobs: int,
     ) -> None:
-        """One runner for every command: each item carries on past another's failure."""
+        """One runner for every command: each item carries on past another's failure, and
+        runs under its tool's lock (an item without a tool is bad input that ``act`` refuses)."""
         limiter = anyio.CapacityLimiter(jobs)
 
         async def one(item: Item) -> None:
@@ -395,15 +423,26 @@ class Service:
                     return
                 # "interrupted" until it ends: a cancellation leaves it so, to be settled.
                 item.since, item.status = session.journal.state.last_seq, "interrupted"
+                lock = (
+                    session.journal.subject(item.tool, on_wait=self._waiting)
+                    if item.tool
+                    else contextlib.nullcontext()
+                )
                 try:
-                    item.outcome = await act(session, item)
+                    async with lock:
+                        # Only what is written from here on is this item's (the tool's
+                        # earlier operations, by other processes, are folded in by now).
+                        item.since = session.journal.state.last_seq
+                        if item.tool:
+                            await self._cleanup(session, report, item.tool)
+                        item.outcome = await act(session, item)
                 except Exception as e:
                     self._settle(session, item, e)
                 else:
                     item.status = "done"
 
         async with anyio.create_task_group() as tg:
-            for item in items:
+            for item in report.items:
                 tg.start_soon(one, item)
 
     async def _recover(self, session: _Session, item: Item, command: Command) -> Outcome | None:
@@ -477,17 +516,22 @@ class Service:
                 item.error = msg.left_incomplete(view)
 
     def _revert_now(self, session: _Session, view: OperationView) -> bool:
-        """Close an operation with nothing to undo as reverted; False if that failed too
-        (a second Ctrl-C, the journal unwritable): it then stays incomplete, as after a crash."""
+        """Close an operation with nothing to undo as reverted, under its tool's lock again;
+        False if that failed too (a second Ctrl-C, the journal unwritable, the tool busy):
+        it then stays incomplete, as after a crash."""
 
         async def revert() -> None:
-            await session.installer.resume(view.id, revert=True)
+            async with session.journal.subject(view.subject):
+                now = session.journal.state.get(view.id)
+                if now is not None and now.incomplete:
+                    await session.installer.resume(view.id, revert=True)
 
         try:
             anyio.run(lambda: interruptible(revert))
         except (Interrupted, OSError, TxError):
             return False
-        return True
+        now = session.journal.state.get(view.id)
+        return now is not None and now.state == "reverted"
 
 
 def _committed(item: Item, view: OperationView) -> Outcome:
