@@ -20,7 +20,6 @@ failure is a warning, retried by the next command.
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import threading
 from collections.abc import Awaitable, Callable, Sequence
@@ -43,17 +42,17 @@ from txengine import (
     TxError,
     describe_error,
     interruptible,
-    live_holder,
-    load,
 )
 
 from . import messages as msg
 from . import names
-from .exitcodes import BUSY, FAILED, INCOMPLETE, INTERRUPTED, JOURNAL, OK, USAGE
-from .installer import Installer, NeedsResume, Options, Outcome, Plan, UsageError, outcome
-from .locations import BadSetting, Locations, UnsafeLocation
+from .errors import NeedsResume, UsageError, code_of
+from .exitcodes import FAILED, INCOMPLETE, INTERRUPTED, OK
+from .installer import Installer, Options, Outcome, Plan, outcome
+from .locations import Locations
 from .names import BadName
 from .output import Reporter
+from .reading import read_state
 from .steps import check_journal
 from .tools import current
 
@@ -66,21 +65,6 @@ PURE_STEPS = frozenset({"resolve"})
 
 #: Closed operations kept in the log before the service folds them into the snapshot.
 COMPACT_EVERY = 100
-
-
-def code_of(e: BaseException) -> int:
-    """The exit code an error means on its own (docs/cli.md)."""
-    if isinstance(e, (UsageError, BadName, BadSetting)):
-        return USAGE
-    if isinstance(e, UnsafeLocation):
-        return JOURNAL
-    if isinstance(e, (NeedsResume, OperationIncomplete)):
-        return INCOMPLETE
-    if isinstance(e, LockBusy):
-        return BUSY
-    if isinstance(e, JournalError):
-        return JOURNAL
-    return FAILED
 
 
 def recovery_direction(command: Command, interrupted_kind: str) -> Literal["forward", "revert"]:
@@ -207,26 +191,7 @@ class Service:
     # -- reading -------------------------------------------------------------------------
 
     def state(self) -> JournalState:
-        if not self.loc.journal_dir.exists():
-            return JournalState()
-        return load(self.loc.journal_dir, warn=lambda m: self.notify(f"warning: {m}"))
-
-    def running(self, state: JournalState) -> dict[str, int]:
-        """Incomplete operations that a live txtool is working on now: op id -> its pid.
-
-        An operation is running when a live process holds its tool's subject lock and the
-        operation was written since that process started (no one else may write it while
-        the lock is held); older incomplete ones were left by a process that died.
-        """
-        found = {}
-        for view in state.incomplete():
-            pid = live_holder(self.loc.journal_dir, view.subject)
-            if pid is None:
-                continue
-            since = _process_start(pid)
-            if since is None or view.updated >= since:
-                found[view.id] = pid
-        return found
+        return read_state(self.loc, lambda m: self.notify(f"warning: {m}"))
 
     def planner(self) -> Any:
         """A planner over the unlocked journal, to refuse bad input before the lock."""
@@ -548,15 +513,3 @@ def _tool_of(spec: str) -> str:
 def _nothing_to_undo(view: OperationView) -> bool:
     touched = [p.type for p, s in zip(view.plan, view.steps, strict=True) if s != "pending"]
     return all(kind in PURE_STEPS for kind in touched)
-
-
-def _process_start(pid: int) -> float | None:
-    """When process ``pid`` started (seconds since the epoch), where the system says."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            ticks = int(f.read().rsplit(")", 1)[1].split()[19])
-        with open("/proc/stat", encoding="ascii") as f:
-            boot = next(int(ln.split()[1]) for ln in f if ln.startswith("btime "))
-    except (OSError, ValueError, IndexError, StopIteration):
-        return None
-    return boot + ticks / os.sysconf("SC_CLK_TCK") - 1.0  # btime is rounded down to a second
