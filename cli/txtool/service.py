@@ -346,7 +346,7 @@ class Service:
     async def _cleanups(self, session: _Session, report: Report) -> None:
         """The pending clean-ups of every tool whose lock is free now; a busy tool's are
         left to the process that holds it (each item also cleans up its own tool)."""
-        for tool in sorted({v.subject for v in session.journal.state.uncleaned()}):
+        for tool in sorted(session.installer.engine.cleanup_subjects()):
             try:
                 async with session.journal.subject(tool, timeout=0):
                     await self._cleanup(session, report, tool)

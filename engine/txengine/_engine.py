@@ -169,14 +169,22 @@ class Engine:
                 continue
             await self._cleanup(view)
             done.append(view)
-        if self.stash_root.is_dir():
-            for entry in self.stash_root.iterdir():
-                closed = self.journal.state.ops.get(entry.name)
-                if subjects is not None and (closed is None or closed.subject not in subjects):
-                    continue
-                if closed is not None and closed.closed:
-                    self._drop_stash(closed)
+        for closed in self._stashed_closed():
+            if subjects is None or closed.subject in subjects:
+                self._drop_stash(closed)
         return done
+
+    def cleanup_subjects(self) -> set[str]:
+        """The subjects that :meth:`finish_cleanups` has work for: a committed operation
+        not cleaned up, or a closed one whose stash is still on disk."""
+        found = {v.subject for v in self.journal.state.uncleaned()}
+        return found | {v.subject for v in self._stashed_closed()}
+
+    def _stashed_closed(self) -> list[OperationView]:
+        if not self.stash_root.is_dir():
+            return []
+        views = (self.journal.state.ops.get(e.name) for e in self.stash_root.iterdir())
+        return [v for v in views if v is not None and v.closed]
 
     # -- internals ---------------------------------------------------------------------
 
