@@ -104,12 +104,20 @@ def rounds(
         cache = root / (f"cache-cold-{i}" if cold else "cache-warm")
         homes = Homes(root / f"round-{'c' if cold else 'w'}{i}", cache)
         env = homes.env | {"PIPX_SHARED_LIBS": str(root / "pipx-shared")}  # pip, not a cache
+        # The other tree's txtool gets a home of its own, as each peer has.
+        envs = {t: env for t in tools} | {
+            "before": env
+            | {
+                "TXTOOL_HOME": f"{homes.root}/before-home",
+                "TXTOOL_BIN_DIR": f"{homes.root}/before-bin",
+            }
+        }
         order = tools[i % len(tools) :] + tools[: i % len(tools)]
         for command in COMMANDS:
             if command == "upgrade":
                 shutil.copytree(new, wh, dirs_exist_ok=True)
             for tool in order + (["python -c pass"] if command == "--version" else []):
-                ms = run(env, argv(peers, tool, command, wh))
+                ms = run(envs.get(tool, env), argv(peers, tool, command, wh))
                 if i >= warmup:
                     times[command].setdefault(tool, []).append(ms)
         if cold:
