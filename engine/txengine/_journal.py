@@ -21,11 +21,10 @@ from typing import Any, TypeVar
 
 import anyio
 import anyio.lowlevel
-import anyio.to_thread
 import msgspec
 
 from . import _failpoints as failpoints
-from ._errors import IllegalTransition, JournalCorrupt, JournalError
+from ._errors import IllegalTransition, JournalCorrupt, JournalError, LockBusy
 from ._events import (
     EVENT_TYPES,
     Committed,
@@ -502,7 +501,17 @@ class Journal:
         """
         wait = self._lock.timeout if timeout is None else timeout
         lock = subject_lock(self.directory, name, wait)
-        await anyio.to_thread.run_sync(lock.acquire, on_wait)
+        # Polled, not waited for in a worker thread: a cancellation (Ctrl-C while another
+        # process runs an operation on the subject) stops the wait at once, holding nothing.
+        acquired = lock.try_acquire()
+        if not acquired:
+            if on_wait is not None:
+                on_wait(lock.holder())
+            with anyio.move_on_after(wait):
+                while not (acquired := lock.try_acquire()):
+                    await anyio.sleep(0.02)
+        if not acquired:
+            raise LockBusy(lock.path, lock.holder(), wait)
         try:
             if self.shared:
                 with self._lock.hold():

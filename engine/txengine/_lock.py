@@ -59,6 +59,15 @@ class JournalLock:
         # itself says whether someone holds it (the kernel drops it when its holder exits).
         return pid if _held(self.path) else None
 
+    def try_acquire(self) -> bool:
+        """Take the lock if it is free now; never waits."""
+        try:
+            self._lock.acquire(timeout=0)
+        except filelock.Timeout:
+            return False
+        self.owner_path.write_text(f"{os.getpid()}\n")
+        return True
+
     def acquire(self, on_wait: Callable[[int | None], None] | None = None) -> None:
         """Take the lock. If it is held, call ``on_wait(pid)`` once, then wait up to the timeout."""
         try:

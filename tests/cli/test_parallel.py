@@ -4,12 +4,13 @@ the journal's reader (see docs/performance.md)."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 
 import pytest
 
-from txtool.cli import INCOMPLETE, OK
+from txtool.cli import INCOMPLETE, INTERRUPTED, OK
 
 
 def _killed_upgrade(tx) -> None:
@@ -65,3 +66,26 @@ def test_read_only_commands_import_no_installer(txdemo1, argv: list[str]) -> Non
     assert loaded and not heavy & loaded, sorted(heavy & loaded)
     if argv == ["--version"]:
         assert "txengine" not in loaded and "anyio" not in loaded
+
+
+def test_ctrl_c_while_waiting_for_a_busy_tool_stops_the_wait(txdemo1, reap) -> None:
+    """A second upgrade of a tool waits for the first (it says for whom); Ctrl-C ends that
+    wait at once with nothing changed, while the first goes on and completes."""
+    tx = txdemo1
+    busy = tx.spawn("upgrade", "txdemo", failpoints="step.install-env.created=sleep:8")
+    reap.append(busy)
+    tx.wait_for(lambda: len(tx.envs("txdemo")) == 2, what="the new environment")
+    waiting = tx.spawn("upgrade", "txdemo")
+    reap.append(waiting)
+    assert waiting.stderr is not None
+    line = waiting.stderr.readline()
+    assert line.startswith("txtool: waiting for another txtool"), line
+    assert f"pid {busy.pid}" in line
+    waiting.send_signal(signal.SIGINT)
+    _, err = waiting.communicate(timeout=60)
+    assert waiting.returncode == INTERRUPTED, err
+    assert busy.poll() is None, "the wait ended only when the busy upgrade did"
+    _, err = busy.communicate(timeout=120)
+    assert busy.returncode == OK, err
+    assert tx.shim() == "txdemo 2.0 (helper 2.0)"
+    tx.assert_clean()
