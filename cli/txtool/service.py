@@ -398,6 +398,9 @@ class Service:
                         # Only what is written from here on is this item's (the tool's
                         # earlier operations, by other processes, are folded in by now).
                         item.since = session.journal.state.last_seq
+                        # What other processes appended since the open is checked as the
+                        # open checked the rest, before anything acts on it.
+                        check_journal(self.loc, session.journal.state)
                         if item.tool:
                             await self._cleanup(session, report, item.tool)
                         item.outcome = await act(session, item)
