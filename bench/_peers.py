@@ -33,6 +33,8 @@ class Peers:
     python: str  # the interpreter running txtool: `python -c pass` is the start-up floor
     # pip's own wheel: pipx's shared libraries need it, offline like the tools' wheels
     pip_wheels: Path | None = None
+    #: txtool from another source tree (``--before TREE``), measured in the same rounds
+    before: list[str] | None = None
 
 
 def txtool_command() -> list[str]:
@@ -41,7 +43,15 @@ def txtool_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "txtool"]
 
 
-def make_peers(root: Path, *, bench_venv: bool) -> Peers:
+def tree_command(tree: Path) -> list[str]:
+    """txtool from the source tree ``tree`` (its ``engine`` and ``cli``), run as the console
+    script runs it, in this interpreter: to compare two versions of the code in one run."""
+    paths = [str(tree.resolve() / "engine"), str(tree.resolve() / "cli")]
+    code = f"import sys; sys.path[:0] = {paths!r}; from txtool.__main__ import run; run()"
+    return [sys.executable, "-c", code]
+
+
+def make_peers(root: Path, *, bench_venv: bool, before: Path | None = None) -> Peers:
     """uv and pipx from a fresh bench venv (``pip install uv pipx``), or from this one."""
     if bench_venv:
         env_dir = root / "bench-venv"
@@ -58,7 +68,12 @@ def make_peers(root: Path, *, bench_venv: bool) -> Peers:
     uv = shutil.which("uv", path=str(bindir)) or shutil.which("uv")
     pipx = shutil.which("pipx", path=str(bindir)) or shutil.which("pipx")
     return Peers(
-        txtool_command(), [uv] if uv else None, [pipx] if pipx else None, sys.executable, pip_wheels
+        txtool_command(),
+        [uv] if uv else None,
+        [pipx] if pipx else None,
+        sys.executable,
+        pip_wheels,
+        tree_command(before) if before else None,
     )
 
 

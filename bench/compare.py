@@ -1,6 +1,6 @@
 """txtool beside `uv tool` and pipx (pip backend), every figure measured in this run.
 
-    python bench/compare.py [--runs 15] [--quick] [--no-bench-venv] [--no-cold]
+    python bench/compare.py [--runs 15] [--quick] [--no-bench-venv] [--no-cold] [--before TREE]
 
 Installs uv and pipx into a bench venv under a temporary directory (``pip install uv
 pipx``; ``--no-bench-venv`` takes them from this environment instead), builds the offline
@@ -9,6 +9,8 @@ command runs once for each tool, the order of the tools rotating from round to r
 fresh homes. Prints the median of each command per tool and txtool's ratio to each peer:
 first with a warm cache (the first round warms it and is dropped), then cold (a fresh cache
 each round). ``--quick`` is one warm round and no cold table (a smoke test).
+``--before TREE`` adds txtool from another source tree (e.g. ``git archive`` of the
+base commit) as the column ``before``, in the same rounds: before/after from one run.
 
 Commands: install (txdemo, 1.0 on offer), upgrade (2.0 added to the wheelhouse), no-op
 upgrade, list (one tool installed), uninstall, ``--version`` (beside ``python -c pass`` in
@@ -41,9 +43,11 @@ COMMANDS = ("install", "upgrade", "no-op upgrade", "list", "uninstall", "--versi
 
 def argv(peers: Peers, tool: str, command: str, wh: Path) -> list[str]:
     index = ["--no-index", "--find-links", str(wh)]
-    if tool == "txtool":
+    if tool in ("txtool", "before"):
+        prefix = peers.txtool if tool == "txtool" else peers.before
+        assert prefix is not None
         return (
-            peers.txtool
+            prefix
             + {
                 "install": ["install", "txdemo", *index],
                 "upgrade": ["upgrade", "txdemo"],
@@ -86,7 +90,8 @@ def argv(peers: Peers, tool: str, command: str, wh: Path) -> list[str]:
 def rounds(
     peers: Peers, root: Path, wheels: tuple[Path, Path], runs: int, *, cold: bool
 ) -> dict[str, dict[str, list[float]]]:
-    tools = ["txtool"] + (["uv"] if peers.uv else []) + (["pipx"] if peers.pipx else [])
+    tools = ["txtool"] + (["before"] if peers.before else [])
+    tools += (["uv"] if peers.uv else []) + (["pipx"] if peers.pipx else [])
     old, new = wheels
     wh = root / "wheels"  # 1.0 only until the upgrade of each round, then 2.0 too
     times: dict[str, dict[str, list[float]]] = {c: {} for c in COMMANDS}
@@ -99,12 +104,20 @@ def rounds(
         cache = root / (f"cache-cold-{i}" if cold else "cache-warm")
         homes = Homes(root / f"round-{'c' if cold else 'w'}{i}", cache)
         env = homes.env | {"PIPX_SHARED_LIBS": str(root / "pipx-shared")}  # pip, not a cache
+        # The other tree's txtool gets a home of its own, as each peer has.
+        envs = {t: env for t in tools} | {
+            "before": env
+            | {
+                "TXTOOL_HOME": f"{homes.root}/before-home",
+                "TXTOOL_BIN_DIR": f"{homes.root}/before-bin",
+            }
+        }
         order = tools[i % len(tools) :] + tools[: i % len(tools)]
         for command in COMMANDS:
             if command == "upgrade":
                 shutil.copytree(new, wh, dirs_exist_ok=True)
             for tool in order + (["python -c pass"] if command == "--version" else []):
-                ms = run(env, argv(peers, tool, command, wh))
+                ms = run(envs.get(tool, env), argv(peers, tool, command, wh))
                 if i >= warmup:
                     times[command].setdefault(tool, []).append(ms)
         if cold:
@@ -119,21 +132,31 @@ def main() -> int:
     p.add_argument("--quick", action="store_true", help="one warm round, no cold table")
     p.add_argument("--no-bench-venv", action="store_true", help="uv and pipx from this env")
     p.add_argument("--no-cold", action="store_true", help="skip the cold-cache table")
+    p.add_argument(
+        "--before",
+        type=Path,
+        metavar="TREE",
+        help="also txtool from this source tree (column 'before')",
+    )
     args = p.parse_args()
     runs = 1 if args.quick else args.runs
     with tempfile.TemporaryDirectory(prefix="txtool-compare-") as tmp:
         root = Path(tmp)
-        peers = make_peers(root, bench_venv=not (args.no_bench_venv or args.quick))
-        tools = ["txtool"] + (["uv"] if peers.uv else []) + (["pipx"] if peers.pipx else [])
+        peers = make_peers(
+            root, bench_venv=not (args.no_bench_venv or args.quick), before=args.before
+        )
+        tools = ["txtool"] + (["before"] if peers.before else [])
+        tools += (["uv"] if peers.uv else []) + (["pipx"] if peers.pipx else [])
         wheels = wheelhouse(root)
         warm = rounds(peers, root, wheels, runs, cold=False)
         print(table(f"warm cache, medians of {runs} rounds", warm, tools))
         version = warm["--version"]
         floor = median(version["python -c pass"])
-        print(
-            f"python -c pass: {floor:.0f} ms; txtool --version / python -c pass:"
-            f" {median(version['txtool']) / floor:.2f}x"
-        )
+        for tool in ("txtool", "before")[: 2 if peers.before else 1]:
+            print(
+                f"python -c pass: {floor:.0f} ms; {tool} --version / python -c pass:"
+                f" {median(version[tool]) / floor:.2f}x"
+            )
         if not (args.quick or args.no_cold):
             cold = rounds(peers, root, wheels, runs, cold=True)
             print()

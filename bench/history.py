@@ -42,6 +42,10 @@ _TAGS = {str(cls.__struct_config__.tag): cls for cls in EVENT_TYPES}
 _BASE = ("type", "v", "seq", "op", "ts")
 
 
+#: Stands for a home's root in the recorded templates.
+ROOT = "@HOME-ROOT@"
+
+
 def record_templates(root: Path, wh_old: Path, wh_new: Path, txtool: list[str]) -> list[Any]:
     """Records of a real install, upgrade, no-op upgrade and uninstall, one list per op."""
     homes = Homes(root / "templates", root / "cache")
@@ -55,7 +59,9 @@ def record_templates(root: Path, wh_old: Path, wh_new: Path, txtool: list[str]) 
     run(env, [*txtool, "uninstall", "txdemo"])
     ops: dict[str, list[dict[str, Any]]] = {}
     for name, payload in dump(Path(env["TXTOOL_HOME"]) / "journal"):
-        rec = json.loads(payload)
+        # The paths are the template home's: each home gets its own (txtool refuses a
+        # journal that names environments outside its home).
+        rec = json.loads(payload.decode().replace(str(homes.root), ROOT))
         if rec.get("type") in _TAGS and name == "journal.log":
             ops.setdefault(rec["op"], []).append(rec)
     return list(ops.values())
@@ -63,10 +69,15 @@ def record_templates(root: Path, wh_old: Path, wh_new: Path, txtool: list[str]) 
 
 def add_history(journal: Journal, templates: list[Any], count: int, subject_base: int) -> None:
     """Append ``count`` closed operations, cycling through the templates per subject."""
+    here = str(journal.directory.parents[1])  # the home's root, where ROOT stood
     for n in range(count):
-        template = templates[n % len(templates)]
         subject = f"retired-{(subject_base + n // len(templates)) % RETIRED}"
         op = journal.new_op_id()
+        text = json.dumps(templates[n % len(templates)])
+        # Its own home and op id wherever a path names them (stash paths name the op).
+        template = json.loads(
+            text.replace(ROOT, here).replace(templates[n % len(templates)][0]["op"], op)
+        )
         for rec in template:
             fields = {k: v for k, v in rec.items() if k not in _BASE}
             if rec["type"] == "op-started":

@@ -1,6 +1,6 @@
 """Many tools at once: 8 processes installing 8 different tools, and `upgrade --all` of 20.
 
-    python bench/parallel.py [--runs 5] [--quick] [--no-bench-venv]
+    python bench/parallel.py [--runs 5] [--quick] [--no-bench-venv] [--before TREE]
 
 Against ``uv tool`` measured in the same run (uv from a bench venv, as in compare.py), warm
 cache, offline wheelhouse of tiny tools. Figures:
@@ -10,6 +10,8 @@ cache, offline wheelhouse of tiny tools. Figures:
 * ``upgrade --all`` with 20 tools installed at 1.0 and 2.0 of each on offer.
 
 ``--quick``: 2 tools per figure, one run (a smoke test).
+``--before TREE`` adds txtool from another source tree (e.g. ``git archive`` of the
+base commit) as the column ``before``, in the same rounds: before/after from one run.
 """
 
 from __future__ import annotations
@@ -52,12 +54,21 @@ def main() -> int:
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--quick", action="store_true")
     p.add_argument("--no-bench-venv", action="store_true", help="uv from this environment")
+    p.add_argument(
+        "--before",
+        type=Path,
+        metavar="TREE",
+        help="also txtool from this source tree (column 'before')",
+    )
     args = p.parse_args()
     runs, n_par, n_all = (1, 2, 2) if args.quick else (args.runs, 8, 20)
     with tempfile.TemporaryDirectory(prefix="txtool-parallel-") as tmp:
         root = Path(tmp)
-        peers = make_peers(root, bench_venv=not (args.no_bench_venv or args.quick))
-        prefixes = {"txtool": peers.txtool} | ({"uv": peers.uv} if peers.uv else {})
+        peers = make_peers(
+            root, bench_venv=not (args.no_bench_venv or args.quick), before=args.before
+        )
+        prefixes = {"txtool": peers.txtool} | ({"before": peers.before} if peers.before else {})
+        prefixes |= {"uv": peers.uv} if peers.uv else {}
         old, new = root / "wheels-1", root / "wheels-2"
         names = many_tools(old, max(n_par, n_all), ("1.0",))
         many_tools(new, max(n_par, n_all), ("2.0",))

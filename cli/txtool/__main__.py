@@ -1,11 +1,30 @@
+import os
 import sys
 
 from txtool.cli import main
 
 
 def run() -> None:
-    """The process entry point: signals stay deferred, then ignored, until the exit."""
-    sys.exit(main(restore_signals=False))
+    """The process entry point: signals stay deferred, then ignored, until the exit.
+
+    Once ``main`` returns, everything durable is durable (each journal record was synced
+    before its step went on, the journal and the lock files are closed, every child was
+    waited for), so the process leaves without the interpreter's teardown: collecting the
+    folded state and finalizing some 200 modules cost more than a small command itself.
+    Only the output is still owed: it is flushed first (a closed pipe loses it, nothing else).
+    """
+    try:
+        code = main(restore_signals=False)
+    except SystemExit as e:  # argparse: --help, --version, a usage error
+        if not isinstance(e.code, int):
+            raise
+        code = e.code
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
-"""The ``txtool`` command line. Heavy modules are imported inside the commands that need
-them, so ``txtool --version`` and ``--help`` load neither the engine nor a progress library."""
+"""The ``txtool`` command line. Modules are imported inside the commands that need them:
+``--version`` and ``--help`` load neither the engine nor a progress library, and the
+read-only commands (``list``, ``status``, ``history``) load the journal's reader but not the
+installer, its backends or packaging (see docs/performance.md)."""
 
 from __future__ import annotations
 
@@ -136,19 +138,18 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def _guarded(args: argparse.Namespace) -> int:
-    from txengine import TxError
-
-    from .installer import NeedsResume, UsageError
-    from .locations import BadSetting, UnsafeLocation
-    from .names import BadName
-    from .service import code_of
-
     try:
         return int(COMMANDS[args.command](args))
-    except (UsageError, BadName, BadSetting, UnsafeLocation, NeedsResume, TxError) as e:
-        return _failure(args, code_of(e), str(e))
-    except OSError as e:
-        return _failure(args, *_os_error(e))
+    except Exception as e:
+        # The error classes are imported only once there is an error to classify.
+        from .errors import reported_code
+
+        code = reported_code(e)
+        if code is not None:
+            return _failure(args, code, str(e))
+        if isinstance(e, OSError):
+            return _failure(args, *_os_error(e))
+        raise
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -219,7 +220,9 @@ def _service(args: argparse.Namespace | None = None) -> Service:
 
 
 def _state() -> JournalState:
-    return _service().state()
+    from .reading import read_state
+
+    return read_state(_locations(), _warn)
 
 
 def _note(message: str) -> None:
@@ -255,11 +258,11 @@ def _pending_line(view: OperationView, running: dict[str, int]) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from .reading import running as running_now
     from .tools import incomplete_by_tool, project
 
-    service = _service(args)
-    state = service.state()
-    running = service.running(state)
+    state = _state()
+    running = running_now(_locations(), state)
     tools = project(state)
     pending = {k: v for k, v in incomplete_by_tool(state).items() if k not in tools}
     data = [
@@ -288,10 +291,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from .messages import how_to_fix, pending_line
+    from .reading import running as running_now
 
-    service = _service(args)
-    state = service.state()
-    running = service.running(state)
+    state = _state()
+    running = running_now(_locations(), state)
     incomplete = [v for v in state.incomplete() if v.id not in running]
     in_progress = [v for v in state.incomplete() if v.id in running]
     cleanups = state.uncleaned()

@@ -19,25 +19,11 @@ from txengine import Engine, JournalState, Observer, OperationView, Step
 
 from . import backend as be
 from . import names
-from .fixes import fix
+from .errors import NeedsResume, UsageError
 from .locations import Locations
 from .steps import STEP_TYPES, CopyShims, InstallEnv, RemoveEnv, RemoveShims, Resolve
 from .tools import Tool, incomplete_by_tool, project
 from .verify import env_problem
-
-
-class UsageError(Exception):
-    """Bad input found before any operation started: nothing changed."""
-
-
-class NeedsResume(Exception):
-    """The tool has an incomplete operation; the message names the commands that fix it."""
-
-    def __init__(self, view: OperationView) -> None:
-        self.view = view
-        super().__init__(
-            f"{view.subject} has an incomplete {view.kind} ({view.audit().where}): run {fix(view)}"
-        )
 
 
 @dataclass

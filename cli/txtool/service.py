@@ -5,6 +5,13 @@ A command line (or any other front end) parses, calls one method and renders the
 pending clean-ups, re-running as the fix of an interrupted operation, the per-item runner,
 Ctrl-C/SIGTERM/SIGHUP, the post-commit rule and compaction.
 
+Tools run in parallel: the journal is opened ``shared`` (its lock held only around each
+append), and each item runs under its tool's subject lock, so commands on different tools,
+in different processes, overlap while those on one tool serialize. Everything that acts on
+an operation left incomplete or unclean (re-running as the fix, clean-ups, reverting on
+Ctrl-C) does so only under the lock of its tool: an incomplete operation of a tool whose
+lock another live process holds is that process's work in progress, never ours to touch.
+
 The post-commit rule: once an operation's ``committed`` record is durable the operation is
 done, whatever fails afterwards (the ``cleaned-up`` record, compaction, output); such a
 failure is a warning, retried by the next command.
@@ -12,7 +19,7 @@ failure is a warning, retried by the next command.
 
 from __future__ import annotations
 
-import os
+import contextlib
 import signal
 import threading
 from collections.abc import Awaitable, Callable, Sequence
@@ -35,17 +42,17 @@ from txengine import (
     TxError,
     describe_error,
     interruptible,
-    live_holder,
-    load,
 )
 
 from . import messages as msg
 from . import names
-from .exitcodes import BUSY, FAILED, INCOMPLETE, INTERRUPTED, JOURNAL, OK, USAGE
-from .installer import Installer, NeedsResume, Options, Outcome, Plan, UsageError, outcome
-from .locations import BadSetting, Locations, UnsafeLocation
+from .errors import NeedsResume, UsageError, code_of
+from .exitcodes import FAILED, INCOMPLETE, INTERRUPTED, OK
+from .installer import Installer, Options, Outcome, Plan, outcome
+from .locations import Locations
 from .names import BadName
 from .output import Reporter
+from .reading import read_state
 from .steps import check_journal
 from .tools import current
 
@@ -58,21 +65,6 @@ PURE_STEPS = frozenset({"resolve"})
 
 #: Closed operations kept in the log before the service folds them into the snapshot.
 COMPACT_EVERY = 100
-
-
-def code_of(e: BaseException) -> int:
-    """The exit code an error means on its own (docs/cli.md)."""
-    if isinstance(e, (UsageError, BadName, BadSetting)):
-        return USAGE
-    if isinstance(e, UnsafeLocation):
-        return JOURNAL
-    if isinstance(e, (NeedsResume, OperationIncomplete)):
-        return INCOMPLETE
-    if isinstance(e, LockBusy):
-        return BUSY
-    if isinstance(e, JournalError):
-        return JOURNAL
-    return FAILED
 
 
 def recovery_direction(command: Command, interrupted_kind: str) -> Literal["forward", "revert"]:
@@ -199,21 +191,7 @@ class Service:
     # -- reading -------------------------------------------------------------------------
 
     def state(self) -> JournalState:
-        if not self.loc.journal_dir.exists():
-            return JournalState()
-        return load(self.loc.journal_dir, warn=lambda m: self.notify(f"warning: {m}"))
-
-    def running(self, state: JournalState) -> dict[str, int]:
-        """Incomplete operations that a live txtool is working on now: op id -> its pid.
-
-        They are the ones written since that process started (it holds the lock, so no one
-        else wrote); older incomplete ones were left by a process that died.
-        """
-        pid = live_holder(self.loc.journal_dir)
-        if pid is None:
-            return {}
-        since = _process_start(pid)
-        return {v.id: pid for v in state.incomplete() if since is None or v.updated >= since}
+        return read_state(self.loc, lambda m: self.notify(f"warning: {m}"))
 
     def planner(self) -> Any:
         """A planner over the unlocked journal, to refuse bad input before the lock."""
@@ -284,8 +262,8 @@ class Service:
         def targets(session: _Session) -> list[Item]:
             if op is not None:
                 view = session.journal.state.get(op)
-                return [Item(view.id if view else op)]
-            return [Item(v.id) for v in session.journal.state.incomplete()]
+                return [Item(view.id, tool=view.subject) if view else Item(op)]
+            return [Item(v.id, tool=v.subject) for v in session.journal.state.incomplete()]
 
         return self._session([], act, jobs=1, items_of=targets)
 
@@ -299,19 +277,18 @@ class Service:
     # -- the session ---------------------------------------------------------------------
 
     def _open(self) -> Journal:
-        """Lock the journal of a home that is ours alone, and refuse a journal that names
-        paths outside the directories txtool owns, before anything changes."""
-
-        def waiting(pid: int | None) -> None:
-            self.notify(msg.waiting_for(pid))
+        """Open the journal of a home that is ours alone, shared with other txtool processes
+        (each tool's operations serialize under its subject lock), and refuse a journal that
+        names paths outside the directories txtool owns, before anything changes."""
 
         self.loc.secure()
         journal = Journal.open(
             self.loc.journal_dir,
             timeout=self.lock_timeout,
-            on_wait=waiting,
+            on_wait=self._waiting,
             warn=lambda m: self.notify(f"warning: {m}"),
             retain=current,
+            shared=True,
         )
         try:
             check_journal(self.loc, journal.state)
@@ -319,6 +296,9 @@ class Service:
             journal.close()
             raise
         return journal
+
+    def _waiting(self, pid: int | None) -> None:
+        self.notify(msg.waiting_for(pid))
 
     def _session(
         self,
@@ -328,16 +308,17 @@ class Service:
         jobs: int,
         items_of: Callable[[_Session], list[Item]] | None = None,
     ) -> Report:
-        """Under the lock: clean-ups, then each item through ``act``, ``jobs`` at a time.
+        """Clean-ups of tools no one else is working on, then each item through ``act``
+        under its tool's lock, ``jobs`` at a time.
 
-        A Ctrl-C before the lock is held raises KeyboardInterrupt (nothing changed); from
+        A Ctrl-C before the journal is open raises KeyboardInterrupt (nothing changed); from
         then on signals are recorded, and inside the run they cancel it between journal
         writes. Whatever was cut short is settled from the journal, never guessed.
         """
         journal = self._open()
         report = Report(items)
         try:
-            self.guard.defer()  # the lock is held: from here on a signal stops nothing midway
+            self.guard.defer()  # the journal is open: from here on a signal stops nothing midway
             with Reporter(self.live) as reporter:
                 session = _Session(
                     Installer.create(self.loc, journal, observer=reporter), self.guard
@@ -347,7 +328,7 @@ class Service:
                     await self._cleanups(session, report)
                     if items_of is not None:
                         report.items[:] = items_of(session)
-                    await self._run_items(session, report.items, act, jobs)
+                    await self._run_items(session, report, act, jobs)
 
                 try:
                     anyio.run(
@@ -363,8 +344,19 @@ class Service:
         return report
 
     async def _cleanups(self, session: _Session, report: Report) -> None:
+        """The pending clean-ups of every tool whose lock is free now; a busy tool's are
+        left to the process that holds it (each item also cleans up its own tool)."""
+        for tool in sorted(session.installer.engine.cleanup_subjects()):
+            try:
+                async with session.journal.subject(tool, timeout=0):
+                    await self._cleanup(session, report, tool)
+            except LockBusy:
+                continue
+
+    async def _cleanup(self, session: _Session, report: Report, tool: str) -> None:
+        """Under the tool's lock: finish what its committed operations left to clean up."""
         try:
-            await session.installer.engine.finish_cleanups()
+            await session.installer.engine.finish_cleanups(subjects={tool})
         except OSError as e:
             report.warnings.append(msg.cleanup_failed(describe_error(e)))
 
@@ -378,11 +370,12 @@ class Service:
     async def _run_items(
         self,
         session: _Session,
-        items: list[Item],
+        report: Report,
         act: Callable[[_Session, Item], Awaitable[Outcome]],
         jobs: int,
     ) -> None:
-        """One runner for every command: each item carries on past another's failure."""
+        """One runner for every command: each item carries on past another's failure, and
+        runs under its tool's lock (an item without a tool is bad input that ``act`` refuses)."""
         limiter = anyio.CapacityLimiter(jobs)
 
         async def one(item: Item) -> None:
@@ -395,15 +388,29 @@ class Service:
                     return
                 # "interrupted" until it ends: a cancellation leaves it so, to be settled.
                 item.since, item.status = session.journal.state.last_seq, "interrupted"
+                lock = (
+                    session.journal.subject(item.tool, on_wait=self._waiting)
+                    if item.tool
+                    else contextlib.nullcontext()
+                )
                 try:
-                    item.outcome = await act(session, item)
+                    async with lock:
+                        # Only what is written from here on is this item's (the tool's
+                        # earlier operations, by other processes, are folded in by now).
+                        item.since = session.journal.state.last_seq
+                        # What other processes appended since the open is checked as the
+                        # open checked the rest, before anything acts on it.
+                        check_journal(self.loc, session.journal.state)
+                        if item.tool:
+                            await self._cleanup(session, report, item.tool)
+                        item.outcome = await act(session, item)
                 except Exception as e:
                     self._settle(session, item, e)
                 else:
                     item.status = "done"
 
         async with anyio.create_task_group() as tg:
-            for item in items:
+            for item in report.items:
                 tg.start_soon(one, item)
 
     async def _recover(self, session: _Session, item: Item, command: Command) -> Outcome | None:
@@ -477,17 +484,22 @@ class Service:
                 item.error = msg.left_incomplete(view)
 
     def _revert_now(self, session: _Session, view: OperationView) -> bool:
-        """Close an operation with nothing to undo as reverted; False if that failed too
-        (a second Ctrl-C, the journal unwritable): it then stays incomplete, as after a crash."""
+        """Close an operation with nothing to undo as reverted, under its tool's lock again;
+        False if that failed too (a second Ctrl-C, the journal unwritable, the tool busy):
+        it then stays incomplete, as after a crash."""
 
         async def revert() -> None:
-            await session.installer.resume(view.id, revert=True)
+            async with session.journal.subject(view.subject):
+                now = session.journal.state.get(view.id)
+                if now is not None and now.incomplete:
+                    await session.installer.resume(view.id, revert=True)
 
         try:
             anyio.run(lambda: interruptible(revert))
         except (Interrupted, OSError, TxError):
             return False
-        return True
+        now = session.journal.state.get(view.id)
+        return now is not None and now.state == "reverted"
 
 
 def _committed(item: Item, view: OperationView) -> Outcome:
@@ -504,15 +516,3 @@ def _tool_of(spec: str) -> str:
 def _nothing_to_undo(view: OperationView) -> bool:
     touched = [p.type for p, s in zip(view.plan, view.steps, strict=True) if s != "pending"]
     return all(kind in PURE_STEPS for kind in touched)
-
-
-def _process_start(pid: int) -> float | None:
-    """When process ``pid`` started (seconds since the epoch), where the system says."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            ticks = int(f.read().rsplit(")", 1)[1].split()[19])
-        with open("/proc/stat", encoding="ascii") as f:
-            boot = next(int(ln.split()[1]) for ln in f if ln.startswith("btime "))
-    except (OSError, ValueError, IndexError, StopIteration):
-        return None
-    return boot + ticks / os.sysconf("SC_CLK_TCK") - 1.0  # btime is rounded down to a second

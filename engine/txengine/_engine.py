@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal, NoReturn
 
 import anyio
@@ -158,19 +158,34 @@ class Engine:
                 return view
             return await self._forward(view, steps)
 
-    async def finish_cleanups(self) -> list[OperationView]:
+    async def finish_cleanups(self, subjects: Container[str] | None = None) -> list[OperationView]:
         """Run the pending clean-up of committed operations (e.g. files that were in use),
-        and delete what closed operations left in the stash when it could not be deleted."""
+        and delete what closed operations left in the stash when it could not be deleted.
+
+        ``subjects`` limits both to the operations of those subjects: with a shared journal,
+        the ones whose :meth:`Journal.subject` lock the caller holds."""
         done = []
         for view in self.journal.state.uncleaned():
+            if subjects is not None and view.subject not in subjects:
+                continue
             await self._cleanup(view)
             done.append(view)
-        if self.stash_root.is_dir():
-            for entry in self.stash_root.iterdir():
-                closed = self.journal.state.ops.get(entry.name)
-                if closed is not None and closed.closed:
-                    self._drop_stash(closed)
+        for closed in self._stashed_closed():
+            if subjects is None or closed.subject in subjects:
+                self._drop_stash(closed)
         return done
+
+    def cleanup_subjects(self) -> set[str]:
+        """The subjects that :meth:`finish_cleanups` has work for: a committed operation
+        not cleaned up, or a closed one whose stash is still on disk."""
+        found = {v.subject for v in self.journal.state.uncleaned()}
+        return found | {v.subject for v in self._stashed_closed()}
+
+    def _stashed_closed(self) -> list[OperationView]:
+        if not self.stash_root.is_dir():
+            return []
+        views = (self.journal.state.ops.get(e.name) for e in self.stash_root.iterdir())
+        return [v for v in views if v is not None and v.closed]
 
     # -- internals ---------------------------------------------------------------------
 

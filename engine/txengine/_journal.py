@@ -22,11 +22,10 @@ from typing import Any, NamedTuple, TypeVar
 
 import anyio
 import anyio.lowlevel
-import anyio.to_thread
 import msgspec
 
 from . import _failpoints as failpoints
-from ._errors import IllegalTransition, JournalCorrupt, JournalError
+from ._errors import IllegalTransition, JournalCorrupt, JournalError, LockBusy
 from ._events import (
     EVENT_TYPES,
     Committed,
@@ -526,16 +525,34 @@ class Journal:
             return self._compact(retain)
 
     @contextlib.asynccontextmanager
-    async def subject(self, name: str) -> AsyncIterator[None]:
+    async def subject(
+        self,
+        name: str,
+        *,
+        timeout: float | None = None,
+        on_wait: Callable[[int | None], None] | None = None,
+    ) -> AsyncIterator[None]:
         """Hold the lock of subject ``name`` for an operation's whole run.
 
         With a ``shared`` journal, operations on different subjects run at once, from
         different processes; those on the same subject run one after the other. Waits up
-        to the journal's timeout, then raises :class:`~txengine.LockBusy`. On entry, the
-        state holds what other processes did to the subject before.
+        to ``timeout`` (default: the journal's), then raises :class:`~txengine.LockBusy`.
+        If it is held, ``on_wait(pid)`` is called once first, as by :meth:`open`. On entry,
+        the state holds what other processes did to the subject before.
         """
-        lock = subject_lock(self.directory, name, self._lock.timeout)
-        await anyio.to_thread.run_sync(lock.acquire)
+        wait = self._lock.timeout if timeout is None else timeout
+        lock = subject_lock(self.directory, name, wait)
+        # Polled, not waited for in a worker thread: a cancellation (Ctrl-C while another
+        # process runs an operation on the subject) stops the wait at once, holding nothing.
+        acquired = lock.try_acquire()
+        if not acquired:
+            if on_wait is not None:
+                on_wait(lock.holder())
+            with anyio.move_on_after(wait):
+                while not (acquired := lock.try_acquire()):
+                    await anyio.sleep(0.02)
+        if not acquired:
+            raise LockBusy(lock.path, lock.holder(), wait)
         try:
             if self.shared:
                 with self._lock.hold():

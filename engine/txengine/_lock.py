@@ -59,6 +59,15 @@ class JournalLock:
         # itself says whether someone holds it (the kernel drops it when its holder exits).
         return pid if _held(self.path) else None
 
+    def try_acquire(self) -> bool:
+        """Take the lock if it is free now; never waits."""
+        try:
+            self._lock.acquire(timeout=0)
+        except filelock.Timeout:
+            return False
+        self.owner_path.write_text(f"{os.getpid()}\n")
+        return True
+
     def acquire(self, on_wait: Callable[[int | None], None] | None = None) -> None:
         """Take the lock. If it is held, call ``on_wait(pid)`` once, then wait up to the timeout."""
         try:
@@ -99,7 +108,11 @@ def subject_lock(directory: Path, subject: str, timeout: float) -> JournalLock:
     """
     locks = directory / "subjects"
     locks.mkdir(mode=0o700, exist_ok=True)
-    return JournalLock(locks, timeout, hashlib.sha256(subject.encode()).hexdigest()[:32])
+    return JournalLock(locks, timeout, _subject_file(subject))
+
+
+def _subject_file(subject: str) -> str:
+    return hashlib.sha256(subject.encode()).hexdigest()[:32]
 
 
 def _held(path: Path) -> bool:
@@ -121,8 +134,14 @@ def _held(path: Path) -> bool:
     return False
 
 
-def live_holder(directory: Path | str) -> int | None:
+def live_holder(directory: Path | str, subject: str | None = None) -> int | None:
     """The pid of another running process that holds the lock of the journal at
-    ``directory`` now, or None. Takes nothing: for read-only commands that do not lock."""
+    ``directory`` now (with ``subject``: that subject's lock), or None. Takes nothing: for
+    read-only commands that do not lock."""
     directory = Path(directory)
-    return JournalLock(directory).live_holder() if directory.is_dir() else None
+    if not directory.is_dir():
+        return None
+    if subject is None:
+        return JournalLock(directory).live_holder()
+    locks = directory / "subjects"
+    return JournalLock(locks, 0, _subject_file(subject)).live_holder() if locks.is_dir() else None

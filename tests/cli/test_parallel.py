@@ -1,0 +1,91 @@
+"""Tools in parallel, from the command line: each tool's operations under its own lock, a
+running one named by that lock's live holder, and read-only commands that load no more than
+the journal's reader (see docs/performance.md)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from txtool.cli import INCOMPLETE, INTERRUPTED, OK
+
+
+def _killed_upgrade(tx) -> None:
+    tx("upgrade", "txdemo", failpoints="step.remove-shims.removed=kill", expect=-9)
+
+
+def test_a_dead_holders_subject_note_is_not_a_running_txtool(txdemo1, reap) -> None:
+    """The tool's lock note names a live unrelated process: the lock itself is free, so
+    the operation is incomplete (not running), and re-running the command is the fix."""
+    tx = txdemo1
+    _killed_upgrade(tx)
+    notes = list((tx.journal / "subjects").glob("*.owner"))
+    assert len(notes) == 1, notes  # one tool has had an operation: txdemo
+    other = subprocess.Popen(["sleep", "30"])
+    reap.append(other)
+    notes[0].write_text(f"{other.pid}\n")
+    status = tx("status", expect=INCOMPLETE)
+    assert "INCOMPLETE upgrade txdemo" in status.stdout and "RUNNING" not in status.stdout
+    tx("upgrade", "txdemo")
+    tx.assert_clean()
+
+
+def test_an_incomplete_operation_of_another_tool_is_left_to_its_command(txdemo1) -> None:
+    """Recovery touches only the tools a command works on: installing another tool leaves
+    txdemo's interrupted upgrade as it was, for `txtool upgrade txdemo` to finish."""
+    tx = txdemo1
+    _killed_upgrade(tx)
+    before = tx("status", "--json", expect=INCOMPLETE).stdout
+    out = tx.install("multitool==1.0").stdout
+    assert "installed multitool 1.0" in out and "txdemo" not in out
+    assert tx("status", "--json", expect=INCOMPLETE).stdout == before
+    tx("upgrade", "txdemo")  # re-running is the fix
+    assert tx.shim() == "txdemo 2.0 (helper 2.0)"
+    tx.assert_clean()
+
+
+@pytest.mark.parametrize("argv", [["list"], ["status"], ["history"], ["--version"]])
+def test_read_only_commands_import_no_installer(txdemo1, argv: list[str]) -> None:
+    """What a read-only command loads (`python -X importtime`): the journal's reader, not the
+    installer, the steps, the backends or packaging."""
+    tx = txdemo1
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "txtool", *argv],
+        env=tx.environ(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tx.root,
+    )
+    assert proc.returncode == OK, proc.stderr
+    loaded = {ln.rsplit("|", 1)[1].strip() for ln in proc.stderr.splitlines() if "|" in ln}
+    heavy = {"txtool.installer", "txtool.service", "txtool.steps", "txtool.backend", "packaging"}
+    assert loaded and not heavy & loaded, sorted(heavy & loaded)
+    if argv == ["--version"]:
+        assert "txengine" not in loaded and "anyio" not in loaded
+
+
+def test_ctrl_c_while_waiting_for_a_busy_tool_stops_the_wait(txdemo1, reap) -> None:
+    """A second upgrade of a tool waits for the first (it says for whom); Ctrl-C ends that
+    wait at once with nothing changed, while the first goes on and completes."""
+    tx = txdemo1
+    busy = tx.spawn("upgrade", "txdemo", failpoints="step.install-env.created=sleep:8")
+    reap.append(busy)
+    tx.wait_for(lambda: len(tx.envs("txdemo")) == 2, what="the new environment")
+    waiting = tx.spawn("upgrade", "txdemo")
+    reap.append(waiting)
+    assert waiting.stderr is not None
+    line = waiting.stderr.readline()
+    assert line.startswith("txtool: waiting for another txtool"), line
+    assert f"pid {busy.pid}" in line
+    waiting.send_signal(signal.SIGINT)
+    _, err = waiting.communicate(timeout=60)
+    assert waiting.returncode == INTERRUPTED, err
+    assert busy.poll() is None, "the wait ended only when the busy upgrade did"
+    _, err = busy.communicate(timeout=120)
+    assert busy.returncode == OK, err
+    assert tx.shim() == "txdemo 2.0 (helper 2.0)"
+    tx.assert_clean()
