@@ -459,6 +459,7 @@ class Service:
             item.status, item.code = "not-attempted", code_of(error)
             if isinstance(error, (OSError, JournalError)):
                 item.code = FAILED
+                item.error += " (nothing was changed)"
 
     def _settle_interrupted(self, session: _Session, report: Report) -> None:
         """After Ctrl-C: each item in flight is done, undone on the spot, or incomplete."""
