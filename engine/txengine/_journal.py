@@ -31,10 +31,12 @@ from ._events import (
     Committed,
     Header,
     Line,
+    OpStarted,
     OpSummary,
     Record,
     Reverted,
     RevertFailed,
+    StepDone,
     StepRevertStarted,
     StepStarted,
 )
@@ -95,12 +97,18 @@ SYNCED: frozenset[type[Record]] = frozenset(
 _decode_line = msgspec.json.Decoder(Line).decode
 
 
+_FREE_FORM: frozenset[type[Record]] = frozenset({OpStarted, StepStarted, StepDone})
+
+
 def _readable_frame(rec: Record) -> bytes:
     """``frame(rec)``, refused unless it decodes back: nothing written through the public
-    ``append`` can make the journal unreadable (a list as a result, an id of another shape)."""
+    ``append`` can make the journal unreadable (a list as a result, an id of another shape).
+    Only records with free-form fields (a plan, an intent, a result) are decoded again: the
+    others hold typed scalars that always read back, and the append path is hot."""
     try:
         data = frame(rec)
-        _decode_line(memoryview(data)[9:-1])
+        if type(rec) in _FREE_FORM:
+            _decode_line(memoryview(data)[9:-1])
     except (TypeError, msgspec.EncodeError, msgspec.ValidationError) as e:
         tag = rec.__struct_config__.tag
         raise JournalError(f"refusing a {tag} record that would not read back: {e}") from None
