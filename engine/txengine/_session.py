@@ -24,7 +24,7 @@ from ._engine import Engine, Observer
 from ._errors import OperationFailed, TxError
 from ._framing import Warn
 from ._fs import FileSystem
-from ._journal import Journal
+from ._journal import Journal, Retain, latest_committed
 from ._lifecycle import OpState
 from ._replay import Audit, OperationView
 from ._steps import Step
@@ -110,9 +110,12 @@ def _open(
     on_wait: Callable[[int | None], None] | None,
     warn: Warn | None,
     fs: FileSystem | None,
+    retain: Retain,
 ) -> Journal:
     # Journal.open sweeps the temp files a kill left in the journal directory.
-    return Journal.open(directory, timeout=timeout, on_wait=on_wait, warn=warn, fs=fs)
+    return Journal.open(
+        directory, timeout=timeout, on_wait=on_wait, warn=warn, fs=fs, retain=retain
+    )
 
 
 async def _open_in_thread(directory: Path, **options: Any) -> Journal:
@@ -152,6 +155,7 @@ async def open_journal(
     warn: Warn | None = None,
     compact_every: int = 100,
     fs: FileSystem | None = None,
+    retain: Retain = latest_committed,
 ) -> AsyncIterator[Session]:
     """Open the journal at ``directory`` for ``step_types`` and yield a :class:`Session`.
 
@@ -159,10 +163,11 @@ async def open_journal(
     worker thread, when another process holds it; :class:`LockBusy` after ``timeout``
     seconds), finishes pending clean-ups and applies ``recover`` (see :data:`Recover`).
     On a clean exit, compacts once ``compact_every`` closed operations are in the log
-    (0: never; a failure goes to ``warn``); always releases the lock.
+    (0: never; a failure goes to ``warn``), keeping in the snapshot what ``retain`` says is
+    current state (see :data:`Retain`); always releases the lock.
     """
     journal = await _open_in_thread(
-        Path(directory), timeout=timeout, on_wait=on_wait, warn=warn, fs=fs
+        Path(directory), timeout=timeout, on_wait=on_wait, warn=warn, fs=fs, retain=retain
     )
     try:
         engine = Engine(journal, step_types, observer=observer)
@@ -222,9 +227,10 @@ class SyncJournal:
         warn: Warn | None = None,
         compact_every: int = 100,
         fs: FileSystem | None = None,
+        retain: Retain = latest_committed,
         backend: Literal["asyncio", "trio"] = "asyncio",
     ) -> None:
-        self._open = (Path(directory), timeout, on_wait, warn, fs)
+        self._open = (Path(directory), timeout, on_wait, warn, fs, retain)
         self._types = list(step_types)
         self._recover: Recover = recover
         self._observer = observer

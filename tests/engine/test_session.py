@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -18,12 +18,14 @@ import pytest
 from txengine import (
     Journal,
     LockBusy,
+    OperationView,
     PlaceFile,
     Result,
     Step,
     StepContext,
     SyncJournal,
     UnknownStepKind,
+    iter_history,
     load,
     open_journal,
 )
@@ -170,6 +172,26 @@ async def test_compaction_policy_on_exit(tmp_path: Path, every: int, compacted: 
     with Journal.open(jdir) as journal:
         assert journal.closed_in_log() == (0 if compacted else 3)
         assert len(journal.state.ops) == 3
+
+
+@pytest.mark.anyio
+async def test_the_retain_hook_decides_what_compaction_keeps_as_current(tmp_path: Path) -> None:
+    """Two operations on one subject: the default keeps the latest, a hook may keep both;
+    either way history holds every closed operation."""
+    jdir = tmp_path / "j"
+
+    def both(views: Sequence[OperationView]) -> list[OperationView]:
+        return list(views)
+
+    async with open_journal(jdir, TYPES, compact_every=2, retain=both) as session:
+        for i in range(2):
+            await session.engine.run("install", "t", [PlaceFile(str(tmp_path / f"{i}"), "x")])
+    assert len(load(jdir).ops) == 2
+    assert [v.subject for v in iter_history(jdir)] == ["t", "t"]
+    async with open_journal(jdir, TYPES, compact_every=1) as session:  # default: the latest
+        await session.engine.run("install", "t", [PlaceFile(str(tmp_path / "2"), "x")])
+    assert len(load(jdir).ops) == 1
+    assert len(list(iter_history(jdir))) == 3
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
