@@ -79,7 +79,7 @@ def run_demo(keep: bool = False) -> int:
             "upgrade",
             "txdemo",
             expect=1,
-            failpoints=f"fs.replace@{d.bin}/txdemo=in-use",
+            failpoints=f"fs.link@{d.bin}/txdemo=in-use",
             note="the new shim cannot be placed: the old one is in use",
         )
         d.shim("txdemo 1.0")

@@ -355,20 +355,24 @@ class CopyShims(Step, frozen=True):
         return ShimsPlaced(shims=placed, mode=self.mode).record()
 
     def _place(self, ctx: StepContext, target: Path, path: Path) -> None:
+        # Never over a file: another txtool placing the same name for another tool at the
+        # same moment (or anyone else) keeps its file, and this operation fails and undoes.
         try:
             if self.mode == "symlink":
                 try:
-                    atomic_symlink(ctx.fs, target, path)
+                    atomic_symlink(ctx.fs, target, path, replace=False)
                     return
                 except NotImplementedError:
                     pass  # no symlinks on this system
                 except OSError as e:
                     if e.errno not in _LINKS_REFUSED:
                         raise
-            atomic_copy(ctx.fs, target, path)
+            atomic_copy(ctx.fs, target, path, replace=False)
+        except FileExistsError:
+            raise StepError(f"{path} appeared during the operation; it was left alone") from None
         except OSError as e:
-            # The primitives removed their temp already. The OS names the link's target (inside TXTOOL_HOME) or a temp; the user needs
-            # the bin dir path that could not be written.
+            # The primitives removed their temp already. The OS names the link's target
+            # (inside TXTOOL_HOME) or a temp; the user needs the bin dir path that failed.
             raise OSError(e.errno, f"cannot place {path}: {e.strerror}") from e
 
     async def revert(self, ctx: StepContext, result: Result | None) -> None:

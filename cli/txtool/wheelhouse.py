@@ -182,6 +182,7 @@ def build_test_wheelhouse(outdir: Path) -> Path:
         summary="a library without entry points",
     )
     _simple_tool(outdir, "collide", "1.0", ["ls-collide"])
+    _simple_tool(outdir, "rival", "1.0", ["mt-a"])  # multitool's first executable name too
     for version in ("1.0", "2.0"):
         _simple_tool(outdir, "slowtool", version, ["slowtool"])
     return outdir

@@ -55,6 +55,12 @@ class FileSystem:
             raise FileExistsError(errno.EEXIST, "target exists", os.fspath(dst))
         os.rename(src, dst)
 
+    def link_new(self, src: StrPath, dst: StrPath) -> None:
+        """Give ``src`` (a file or a symlink, not followed) the new name ``dst`` too; fails
+        with FileExistsError when ``dst`` exists, atomically (no check-then-act race)."""
+        self._enter("link", dst)
+        os.link(src, dst, follow_symlinks=False)
+
     def replace(self, src: StrPath, dst: StrPath) -> None:
         """Rename over ``dst`` atomically (what placing a new file is)."""
         self._enter("replace", dst)
@@ -232,8 +238,15 @@ def sweep_temps(
     return removed
 
 
-def _place(fs: FileSystem, path: Path, make: Callable[[Path], None]) -> None:
-    """Make the new file beside ``path`` with ``make(tmp)``, then rename it over ``path``.
+# What link() fails with where a filesystem has no hard links (FAT, some network mounts).
+_NO_HARD_LINKS = frozenset(
+    {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK, errno.ENOSYS}
+)
+
+
+def _place(fs: FileSystem, path: Path, make: Callable[[Path], None], replace: bool) -> None:
+    """Make the new file beside ``path`` with ``make(tmp)``, then rename it over ``path``
+    (``replace``), or give it the name ``path`` only if nothing has it.
 
     Whatever fails (the write on a full disk, the rename of a file in use, a cancellation)
     removes the temp: only a kill can leave one, and :func:`sweep_temps` finds it by name.
@@ -241,26 +254,46 @@ def _place(fs: FileSystem, path: Path, make: Callable[[Path], None]) -> None:
     tmp = temp_sibling(path)
     try:
         make(tmp)
-        fs.replace(tmp, path)
+        if replace:
+            fs.replace(tmp, path)
+        else:
+            _claim(fs, tmp, path)
     except BaseException:
         _discard(tmp)
         raise
     fs.fsync_dir(path.parent)
 
 
+def _claim(fs: FileSystem, tmp: Path, path: Path) -> None:
+    """``tmp`` becomes ``path`` unless something is there (FileExistsError): a hard link,
+    which the kernel refuses atomically when the name is taken; then the temp name goes."""
+    try:
+        fs.link_new(tmp, path)
+    except OSError as e:
+        if e.errno not in _NO_HARD_LINKS:
+            raise
+        fs.rename(tmp, path)  # no hard links here: rename() checks, then renames
+        return
+    fs.unlink(tmp)
+
+
 def atomic_write(fs: FileSystem, path: Path, data: bytes, mode: int = 0o666) -> None:
     """Write ``data`` to ``path`` so that a crash leaves the old file or the new, never a mix."""
-    _place(fs, path, lambda tmp: fs.write_new(tmp, data, mode))
+    _place(fs, path, lambda tmp: fs.write_new(tmp, data, mode), replace=True)
 
 
-def atomic_copy(fs: FileSystem, src: Path, path: Path) -> None:
-    """Place a copy of ``src`` at ``path`` atomically (the Windows shim, or where links fail)."""
-    _place(fs, path, lambda tmp: fs.copy_new(src, tmp))
+def atomic_copy(fs: FileSystem, src: Path, path: Path, *, replace: bool = True) -> None:
+    """Place a copy of ``src`` at ``path`` atomically (the Windows shim, or where links fail).
+
+    ``replace=False``: only if nothing is at ``path`` (FileExistsError otherwise, decided
+    atomically, so two processes never both think they placed it)."""
+    _place(fs, path, lambda tmp: fs.copy_new(src, tmp), replace)
 
 
-def atomic_symlink(fs: FileSystem, target: StrPath, path: Path) -> None:
-    """Point ``path`` at ``target`` atomically: a new link renamed over the old name."""
-    _place(fs, path, lambda tmp: fs.symlink(target, tmp))
+def atomic_symlink(fs: FileSystem, target: StrPath, path: Path, *, replace: bool = True) -> None:
+    """Point ``path`` at ``target`` atomically: a new link renamed over the old name
+    (``replace=False``: only if nothing is at ``path``, as for :func:`atomic_copy`)."""
+    _place(fs, path, lambda tmp: fs.symlink(target, tmp), replace)
 
 
 def stash(fs: FileSystem, path: Path, stash_path: Path, aside: Path | None = None) -> Path:

@@ -67,7 +67,7 @@ def build_world(world: Path, wheels: Path) -> bytes:
         world,
         "upgrade",
         "multitool",
-        env={"TXENGINE_FAILPOINTS": f"fs.replace@{world / 'bin' / 'mt-a'}=in-use"},
+        env={"TXENGINE_FAILPOINTS": f"fs.link@{world / 'bin' / 'mt-a'}=in-use"},
     )
     assert failed.returncode == 1, failed.stderr
     killed = tc.txtool(

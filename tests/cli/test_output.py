@@ -109,7 +109,7 @@ def test_several_names_carry_on_past_a_failure(tx) -> None:
         "multitool==1.0",
         "slowtool==1.0",
         *tx.index,
-        failpoints=f"fs.replace@{tx.bin}/mt-b=error:EIO",
+        failpoints=f"fs.link@{tx.bin}/mt-b=error:EIO",
         expect=FAILED,
     )
     (err,) = tx.error_lines(proc.stderr)

@@ -4,13 +4,14 @@ the journal's reader (see docs/performance.md)."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 
 import pytest
 
-from txtool.cli import INCOMPLETE, INTERRUPTED, OK
+from txtool.cli import FAILED, INCOMPLETE, INTERRUPTED, OK
 
 
 def _killed_upgrade(tx) -> None:
@@ -88,4 +89,25 @@ def test_ctrl_c_while_waiting_for_a_busy_tool_stops_the_wait(txdemo1, reap) -> N
     _, err = busy.communicate(timeout=120)
     assert busy.returncode == OK, err
     assert tx.shim() == "txdemo 2.0 (helper 2.0)"
+    tx.assert_clean()
+
+
+def test_two_tools_placing_one_executable_name_at_once_never_both_win(tx, reap) -> None:
+    """multitool and rival both expose `mt-a` and are installed by two txtools at the same
+    moment, each past its check of the bin dir before either places the name: exactly one
+    gets it; the other fails, says so and is undone (a placement never replaces a file)."""
+    window = "fs.symlink@*mt-a*=sleep:3"  # both make their temp link, then both place it
+    procs = {
+        name: tx.spawn("install", name, *tx.index, failpoints=window)
+        for name in ("multitool", "rival")
+    }
+    reap.extend(procs.values())
+    codes = {name: p.wait(timeout=120) for name, p in procs.items()}
+    assert sorted(codes.values()) == [OK, FAILED], codes
+    winner = next(n for n, c in codes.items() if c == OK)
+    loser = next(n for n, c in codes.items() if c == FAILED)
+    assert "appeared during the operation" in procs[loser].stderr.read()
+    assert [t["name"] for t in tx.list_json()] == [winner]
+    assert f"/tools/{winner}/" in os.readlink(tx.bin / "mt-a")
+    assert tx.shim("mt-a") == ("mt-a 2.0" if winner == "multitool" else "mt-a 1.0")
     tx.assert_clean()

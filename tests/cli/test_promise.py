@@ -24,7 +24,7 @@ def _op_of(text: str) -> str:
 def test_in_use_shim_fails_and_keeps_old_version(txdemo1) -> None:
     tx = txdemo1
     shim = tx.bin / "txdemo"
-    proc = tx("upgrade", "txdemo", failpoints=f"fs.replace@{shim}=in-use", expect=FAILED)
+    proc = tx("upgrade", "txdemo", failpoints=f"fs.link@{shim}=in-use", expect=FAILED)
     err = tx.one_error(proc)
     assert str(shim) in err and IN_USE in err
     assert "upgraded" not in proc.stdout
@@ -39,7 +39,7 @@ def _incomplete_upgrade(tx) -> str:
     shim = tx.bin / "txdemo"
     # The stash renames bin/txdemo (source) into the stash: not matched. The undo renames the
     # stashed copy (source under journal/stash/) back: that one fails.
-    rules = f"fs.replace@{shim}=in-use;fs.rename@*/stash/*=in-use"
+    rules = f"fs.link@{shim}=in-use;fs.rename@*/stash/*=in-use"
     proc = tx("upgrade", "txdemo", failpoints=rules, expect=INCOMPLETE)
     err = tx.one_error(proc)
     assert IN_USE in err and "incomplete" in err
@@ -158,7 +158,7 @@ def test_upgrade_all(tx) -> None:
 def test_upgrade_all_carries_on_past_one_failure(tx) -> None:
     tx.install("txdemo==1.0", "multitool==1.0", "slowtool==1.0")
     shim = tx.bin / "slowtool"
-    proc = tx("upgrade", "--all", failpoints=f"fs.replace@{shim}=in-use", expect=FAILED)
+    proc = tx("upgrade", "--all", failpoints=f"fs.link@{shim}=in-use", expect=FAILED)
     err = tx.one_error(proc)
     assert err.startswith("txtool: error: slowtool:") and IN_USE in err
     assert "upgraded txdemo 1.0 -> 2.0" in proc.stdout
