@@ -7,6 +7,7 @@ directory, and every tool reads the same offline wheelhouse.
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import statistics
@@ -49,6 +50,18 @@ def tree_command(tree: Path) -> list[str]:
     paths = [str(tree.resolve() / "engine"), str(tree.resolve() / "cli")]
     code = f"import sys; sys.path[:0] = {paths!r}; from txtool.__main__ import run; run()"
     return [sys.executable, "-c", code]
+
+
+def peer_options(p: argparse.ArgumentParser, peers: str) -> None:
+    """The options every side-by-side bench takes: where the peers come from, and an older
+    txtool tree to measure in the same run."""
+    p.add_argument("--no-bench-venv", action="store_true", help=f"{peers} from this environment")
+    p.add_argument(
+        "--before",
+        type=Path,
+        metavar="TREE",
+        help="also txtool from this source tree (column 'before')",
+    )
 
 
 def make_peers(root: Path, *, bench_venv: bool, before: Path | None = None) -> Peers:

@@ -33,6 +33,7 @@ from _peers import (
     base_python,
     make_peers,
     median,
+    peer_options,
     run,
     table,
     wheelhouse,
@@ -130,14 +131,8 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=15, help="measured rounds per table")
     p.add_argument("--quick", action="store_true", help="one warm round, no cold table")
-    p.add_argument("--no-bench-venv", action="store_true", help="uv and pipx from this env")
     p.add_argument("--no-cold", action="store_true", help="skip the cold-cache table")
-    p.add_argument(
-        "--before",
-        type=Path,
-        metavar="TREE",
-        help="also txtool from this source tree (column 'before')",
-    )
+    peer_options(p, "uv and pipx")
     args = p.parse_args()
     runs = 1 if args.quick else args.runs
     with tempfile.TemporaryDirectory(prefix="txtool-compare-") as tmp:

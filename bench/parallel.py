@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _peers import Homes, base_python, make_peers, many_tools, median, run
+from _peers import Homes, base_python, make_peers, many_tools, median, peer_options, run
 
 
 def install_argv(tool: str, prefix: list[str], name: str, wh: Path) -> list[str]:
@@ -53,13 +53,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--quick", action="store_true")
-    p.add_argument("--no-bench-venv", action="store_true", help="uv from this environment")
-    p.add_argument(
-        "--before",
-        type=Path,
-        metavar="TREE",
-        help="also txtool from this source tree (column 'before')",
-    )
+    peer_options(p, "uv")
     args = p.parse_args()
     runs, n_par, n_all = (1, 2, 2) if args.quick else (args.runs, 8, 20)
     with tempfile.TemporaryDirectory(prefix="txtool-parallel-") as tmp:

@@ -152,6 +152,8 @@ class _Session:
     def __init__(self, installer: Installer, guard: SignalGuard) -> None:
         self.installer = installer
         self.guard = guard
+        # The journal up to here was checked by the open (check_journal).
+        self.checked = installer.engine.journal.state.last_seq
 
     @property
     def journal(self) -> Journal:
@@ -400,7 +402,9 @@ class Service:
                         item.since = session.journal.state.last_seq
                         # What other processes appended since the open is checked as the
                         # open checked the rest, before anything acts on it.
-                        check_journal(self.loc, session.journal.state)
+                        session.checked = check_journal(
+                            self.loc, session.journal.state, since=session.checked
+                        )
                         if item.tool:
                             await self._cleanup(session, report, item.tool)
                         item.outcome = await act(session, item)

@@ -423,16 +423,17 @@ class RemoveEnv(Step, frozen=True):
 STEP_TYPES: list[type[Step]] = [Resolve, InstallEnv, RemoveShims, CopyShims, RemoveEnv]
 
 
-def check_journal(loc: Locations, state: JournalState) -> None:
+def check_journal(loc: Locations, state: JournalState, since: int = 0) -> int:
     """Refuse (:class:`UnsafeLocation`) a journal whose operations name a path outside the
     directories txtool owns for it: checked before any of them is resumed, reverted, cleaned
     up or planned over. Only open operations and those that installed a current tool can
-    still make txtool touch a path; the closed rest is history."""
+    still make txtool touch a path; the closed rest is history. ``since``: operations whose
+    last record is at or below it were checked already. Returns the sequence checked up to."""
     from .tools import project
 
     current = {t.op for t in project(state).values()}
     for view in state:
-        if not view.closed or view.id in current:
+        if view.last_seq > since and (not view.closed or view.id in current):
             try:
                 _check_view(loc, view)
             except (KeyError, TypeError, AttributeError, ValueError) as e:
@@ -440,6 +441,7 @@ def check_journal(loc: Locations, state: JournalState) -> None:
                     f"the journal's operation {view.id} names its paths in an unexpected shape "
                     f"({type(e).__name__}: {e}); refusing to act on it"
                 ) from None
+    return state.last_seq
 
 
 def _check_view(loc: Locations, view: OperationView) -> None:

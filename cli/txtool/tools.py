@@ -72,7 +72,7 @@ def project(state: JournalState) -> dict[str, Tool]:
     """Fold committed operations, in the order they started, into the installed tools."""
     tools: dict[str, Tool] = {}
     for view in state:
-        if not view.committed or not _changes_tool(view):
+        if not view.committed:
             continue
         if view.kind == "uninstall":
             tools.pop(view.subject, None)

@@ -8,7 +8,7 @@ several microseconds; the table is derived from the machine, never written by ha
 
 from __future__ import annotations
 
-from typing import Any, Final, Literal, cast
+from typing import Any, Final, Literal, cast, get_args
 
 from transitions import Machine
 
@@ -41,18 +41,7 @@ COMMITTED: Final = "committed"
 DONE: Final = "done"
 REVERTED: Final = "reverted"
 
-STATES: Final[tuple[OpState, ...]] = (
-    NEW,
-    RUNNING,
-    STEP_OPEN,
-    FAILED,
-    REVERTING,
-    STEP_REVERTING,
-    REVERT_FAILED,
-    COMMITTED,
-    DONE,
-    REVERTED,
-)
+STATES: Final[tuple[OpState, ...]] = get_args(OpState)
 
 #: States from which no further record may follow.
 TERMINAL: Final = frozenset({DONE, REVERTED})
