@@ -8,7 +8,6 @@ operation holds the lock of its subject for its whole run instead (:func:`subjec
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import sys
 import time
@@ -172,6 +171,8 @@ def subject_lock(directory: Path, subject: str, timeout: float) -> JournalLock:
 
 
 def _subject_file(subject: str) -> str:
+    import hashlib  # here: its OpenSSL binding costs a reader more than the lookup
+
     return hashlib.sha256(subject.encode()).hexdigest()[:32]
 
 
