@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import re
 import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from packaging.utils import canonicalize_name
 
 from .errors import BackendError
+
+if TYPE_CHECKING:
+    import importlib.metadata
 
 _WINDOWS = sys.platform == "win32"
 
@@ -49,6 +52,8 @@ def _site_packages(env: Path) -> list[Path]:
 
 def inspect_env(env: Path, dist: str) -> Installed:
     """Read an installed distribution's version and entry points without running the env."""
+    import importlib.metadata  # here: ~20 ms of imports, paid only by what reads an env
+
     env = Path(env)
     want = canonicalize_name(dist)
     paths = [str(p) for p in _site_packages(env)]
