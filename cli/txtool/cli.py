@@ -57,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("specs", nargs="+", metavar="SPEC")
     source_options(sp)
     sp.add_argument("--force", action="store_true", help="replace files txtool does not own")
+    sp.add_argument(
+        "-e", "--editable", action="store_true", help="install a local project directory editable"
+    )
 
     sp = cmd("upgrade", "upgrade tools (resuming any incomplete operation first)")
     sp.add_argument("names", nargs="*", metavar="NAME")
@@ -393,7 +396,13 @@ def _options(args: argparse.Namespace) -> Options:
     if args.index_url or args.find_links or args.no_index:
         links = tuple(_absolute(x) for x in args.find_links)
         index = IndexOptions(args.index_url, links, args.no_index)
-    return Options(args.python, index, args.backend, getattr(args, "force", False))
+    return Options(
+        args.python,
+        index,
+        args.backend,
+        getattr(args, "force", False),
+        editable=getattr(args, "editable", False),
+    )
 
 
 def _absolute(location: str) -> str:
@@ -442,7 +451,13 @@ def _dry_run(args: argparse.Namespace, plans: list[Any]) -> int:
 
 
 def cmd_install(args: argparse.Namespace) -> int:
+    from .sources import Probe, name_all
+
     opts = _options(args)
+    # A path or a URL becomes `name @ URL`: the tool's name, from its metadata, is known
+    # before anything is planned or locked.
+    probe = Probe(opts.python, opts.index, opts.backend)
+    args.specs = name_all(args.specs, probe, editable=opts.editable)
     service = _service(args)
     # Plan once against the unlocked journal: bad input fails here, before anything exists.
     planner = service.planner()

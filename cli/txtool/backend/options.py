@@ -146,3 +146,10 @@ def index_env(env: dict[str, str], index: IndexOptions, var: str) -> dict[str, s
     if index.index_url is not None:
         env[var] = unmask_url(index.index_url, var)
     return env
+
+
+def is_bare_url(requirement: str) -> bool:
+    """An unnamed direct reference (``git+https://...``, ``file:///...``): the resolver
+    reads its name from its metadata."""
+    scheme = urlsplit(requirement).scheme
+    return "://" in requirement and bool(scheme) and " " not in requirement.strip()
