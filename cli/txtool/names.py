@@ -85,9 +85,9 @@ def check_url(url: str, what: str) -> str:
             f"invalid source {_shown(what)}: use a path, a file://, http(s):// or git+https:// URL"
         )
     if parts.password is not None:
+        shown = _shown(what.replace(f":{parts.password}@", ":****@"))
         raise BadName(
-            f"invalid source {_shown(what)}: a password in the URL would be recorded; "
-            "put it in ~/.netrc"
+            f"invalid source {shown}: a password in the URL would be recorded; put it in ~/.netrc"
         )
     return url
 

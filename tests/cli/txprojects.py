@@ -18,7 +18,7 @@ from pathlib import Path
 # A real build backend (PEP 517 and PEP 660), in the project itself (``backend-path``): uv and
 # pip build it in isolation without fetching setuptools. Name and version come from the
 # project's pyproject.toml, its module from the source tree, read at build time.
-_BACKEND = '''
+_BACKEND = """
 import os, tomllib, zipfile
 
 def _project():
@@ -77,7 +77,7 @@ def build_wheel(directory, config_settings=None, metadata_directory=None):
 
 def build_editable(directory, config_settings=None, metadata_directory=None):
     return _wheel(directory, editable=True)
-'''
+"""
 
 
 def _module(name: str) -> str:

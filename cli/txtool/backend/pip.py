@@ -25,7 +25,7 @@ from .options import (
     index_flags,
     is_bare_url,
 )
-from .pins import install_args
+from .pins import install_args, is_rebuilt
 
 _PIP_CONNECT = re.compile(r"Failed to establish a new connection: ([^'\")]+)")
 
@@ -137,12 +137,12 @@ class PipBackend:
     ) -> None:
         check_install(pins, index)
         cmd = [*self.pip, "--python", os.fspath(env_python(env)), "install", "--no-deps"]
-        cmd += [
-            "--quiet",
-            *self._common(),
-            *index_flags(index),
-            *map(_arg, install_args(pins, editable)),
-        ]
+        cmd += ["--quiet", *self._common(), *index_flags(index)]
+        if any(is_rebuilt(p) for p in pins):
+            # pip reuses the wheel it built from an sdist of the same file name: installing
+            # from a file or a URL again means building what is there now.
+            cmd.append("--no-cache-dir")
+        cmd += map(_arg, install_args(pins, editable))
         await run(
             cmd, what=f"cannot install into {env}", env=self._env(index), message=_pip_message
         )
