@@ -133,8 +133,8 @@ class Planner:
         current: list[str] | None,
     ) -> Plan:
         python = _find_python(opts.python) if opts.python or old is None else old.python
-        index = (opts.index or be.IndexOptions()) if old is None else _recorded_index(old, opts)
         backend = _backend_name(opts.backend or (old.options.get("backend") if old else None))
+        index = _effective_index(backend, opts) if old is None else _recorded_index(old, opts)
         try:
             be.check_local_locations(index)  # a missing --find-links dir is bad input
         except be.BackendError as e:
@@ -220,6 +220,15 @@ class Planner:
             RemoveEnv(env=old.env),
         ]
         return Plan("uninstall", tool, steps, {"requirement": old.requirement}, old)
+
+
+def _effective_index(backend: str, opts: Options) -> be.IndexOptions:
+    """What the command line gives over the backend's own configuration, recorded so that
+    an upgrade resolves from the same place."""
+    try:
+        return be.effective_index(backend, opts.index, os.environ)
+    except be.BackendError as e:
+        raise UsageError(str(e)) from None
 
 
 def _recorded_index(old: Tool, opts: Options) -> be.IndexOptions:

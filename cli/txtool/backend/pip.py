@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from packaging.utils import canonicalize_name
 
 from .common import check_install, empty_or_missing, pin, run, sorted_pins, validate_requirement
+from .config import remember_secrets
 from .environments import env_python
 from .errors import KIND_PATTERNS, BackendError, classify
 from .options import (
@@ -88,6 +89,7 @@ class PipBackend:
 
     def _env(self, index: IndexOptions | None = None) -> dict[str, str]:
         env = dict(os.environ)
+        remember_secrets(self.name, env)
         if index is not None:
             index_env(env, index, "PIP_INDEX_URL")
         # pip.conf (global, user, site, PIP_CONFIG_FILE) and PIP_* apply as pipx applies

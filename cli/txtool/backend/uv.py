@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .common import ANSI, check_install, empty_or_missing, parse_pins, run, validate_requirement
+from .config import remember_secrets
 from .environments import env_python
 from .errors import BackendError
 from .options import (
@@ -85,6 +86,7 @@ class UvBackend:
 
     def _env(self, index: IndexOptions | None = None) -> dict[str, str]:
         env = dict(os.environ)
+        remember_secrets(self.name, env)
         env.pop("VIRTUAL_ENV", None)  # --python names the target; an active venv must not
         env.setdefault("NO_COLOR", "1")
         if index is not None and index.index_url is not None:
