@@ -478,7 +478,7 @@ def _dry_run(args: argparse.Namespace, plans: list[Any]) -> int:
             if change is None:
                 print(outcome_line(plan))
                 continue
-            print(f"{change.text()}:")
+            print(change.text())
             for i, step in enumerate(plan.steps, 1):
                 print(f"  {i}. {step.describe()}")
 

@@ -50,13 +50,13 @@ class Change:
     def text(self) -> str:
         old = self.old or "(not installed)"
         if self.error is not None:
-            return f"{self.kind} {self.tool} {old} -> ? ({self.error})"
+            return f"{self.kind} {self.tool}: {old} -> ? ({self.error})"
         if self.unchanged:
-            return f"{self.kind} {self.tool} {old} (up to date)"
+            return f"{self.kind} {self.tool}: {old} (up to date)"
         if self.kind == "uninstall":
-            return f"{self.kind} {self.tool} {old} -> (removed)"
+            return f"{self.kind} {self.tool}: {old} -> (removed)"
         new = self.new if self.new else f"(rebuilt from {self.rebuilt})"
-        return f"{self.kind} {self.tool} {old} -> {new}"
+        return f"{self.kind} {self.tool}: {old} -> {new}"
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -51,14 +51,14 @@ def test_dry_run_shows_from_and_to_for_every_tool(tx: Tx) -> None:
     _releases(tx, "2.0")
     before = tx.digest()
     out = tx("upgrade", "--all", "--dry-run").stdout
-    assert "upgrade multitool 2.0 (up to date):" in out
-    assert "upgrade txdemo 1.0 -> 2.0:" in out
+    assert "upgrade multitool: 2.0 (up to date)\n" in out
+    assert "upgrade txdemo: 1.0 -> 2.0\n" in out
     plans = json.loads(tx("upgrade", "--all", "--dry-run", "--json").stdout)
     assert [(p["tool"], p["from"], p["to"]) for p in plans] == [
         ("multitool", "2.0", "2.0"),
         ("txdemo", "1.0", "2.0"),
     ]
     out = tx("install", "slowtool", "--dry-run", *tx.index).stdout
-    assert "install slowtool (not installed) -> 2.0:" in out
-    assert "uninstall txdemo 1.0 -> (removed):" in tx("uninstall", "txdemo", "--dry-run").stdout
+    assert "install slowtool: (not installed) -> 2.0\n" in out
+    assert "uninstall txdemo: 1.0 -> (removed)\n" in tx("uninstall", "txdemo", "--dry-run").stdout
     assert tx.digest() == before
