@@ -18,7 +18,7 @@ from packaging.utils import canonicalize_name
 from txengine import Engine, JournalState, Observer, OperationView, Step
 
 from . import backend as be
-from . import names
+from . import names, sources
 from .errors import NeedsResume, UsageError
 from .locations import Locations
 from .steps import STEP_TYPES, CopyShims, InstallEnv, RemoveEnv, RemoveShims, Resolve
@@ -75,6 +75,7 @@ class Options:
     index: be.IndexOptions | None = None
     backend: str | None = None
     force: bool = False
+    editable: bool = False  # install the local project directory with -e
 
 
 def _find_python(spec: str | None) -> str:
@@ -132,16 +133,19 @@ class Planner:
         current: list[str] | None,
     ) -> Plan:
         python = _find_python(opts.python) if opts.python or old is None else old.python
-        index = (opts.index or be.IndexOptions()) if old is None else _recorded_index(old, opts)
         backend = _backend_name(opts.backend or (old.options.get("backend") if old else None))
+        index = _effective_index(backend, opts) if old is None else _recorded_index(old, opts)
         try:
             be.check_local_locations(index)  # a missing --find-links dir is bad input
         except be.BackendError as e:
             raise UsageError(str(e)) from None
         common: dict[str, Any] = {"python": python, "index": index.to_dict(), "backend": backend}
+        source = sources.planned(
+            requirement, opts.editable, old.options.get("source") if old else None
+        )
         steps: list[Step] = [
             Resolve(tool=tool, requirement=requirement, current=current, **common),
-            InstallEnv(tool=tool, env=self._new_env(tool), **common),
+            InstallEnv(tool=tool, env=self._new_env(tool), editable=source.editable, **common),
             RemoveShims(
                 bin_dir=str(self.loc.bin_dir),
                 owned=sorted(old.shims.values()) if old else [],
@@ -155,7 +159,12 @@ class Planner:
             steps.append(RemoveEnv(env=old.env))
         meta = {
             "requirement": requirement,
-            "options": {"index": index.to_dict(), "python": python, "backend": backend},
+            "options": {
+                "index": index.to_dict(),
+                "python": python,
+                "backend": backend,
+                "source": source.to_dict(),
+            },
         }
         return Plan(kind, tool, steps, meta, old)
 
@@ -189,6 +198,7 @@ class Planner:
             requirement = f"{tool}{extras}"
         else:
             requirement = str(req)
+        requirement = sources.kept(requirement, name, old.requirement)
         same_python = opts.python is None or _find_python(opts.python) == old.python
         # A broken environment is rebuilt even when the pins are the same: never "up to date".
         current = old.pins if same_python and env_problem(old) is None else None
@@ -210,6 +220,15 @@ class Planner:
             RemoveEnv(env=old.env),
         ]
         return Plan("uninstall", tool, steps, {"requirement": old.requirement}, old)
+
+
+def _effective_index(backend: str, opts: Options) -> be.IndexOptions:
+    """What the command line gives over the backend's own configuration, recorded so that
+    an upgrade resolves from the same place."""
+    try:
+        return be.effective_index(backend, opts.index, os.environ)
+    except be.BackendError as e:
+        raise UsageError(str(e)) from None
 
 
 def _recorded_index(old: Tool, opts: Options) -> be.IndexOptions:

@@ -32,11 +32,18 @@ class Skipped(_Result, frozen=True):
 
 
 class Resolved(_Result, frozen=True):
-    """resolve: the exact pins, the tool's own version, and whether they are the installed."""
+    """resolve: the exact pins, the tool's own version, and whether they are the installed.
+
+    ``version`` is empty when the tool's pin is a direct reference (a directory, a file, a
+    URL): its version is known once built (install-env's :class:`EnvInstalled`)."""
 
     pins: list[str]
-    version: str
     unchanged: bool
+    version: str = ""
+
+    def record(self) -> Result:
+        # Always with "version", as txtool 0.1.0 wrote it (omit_defaults would drop "").
+        return {"pins": self.pins, "version": self.version, "unchanged": self.unchanged}
 
 
 class EnvInstalled(_Result, frozen=True):

@@ -40,6 +40,7 @@ class Tool:
             "executables": self.shims,
             "pins": self.pins,
             "options": self.options,
+            "source": self.options.get("source") or {"kind": "index"},
         }
 
 
@@ -86,7 +87,8 @@ def project(state: JournalState) -> dict[str, Tool]:
         tools[view.subject] = Tool(
             name=view.subject,
             requirement=view.meta.get("requirement", view.subject),
-            version=resolved.version,
+            # A direct reference's version is known once built (install-env's result).
+            version=installed.version if installed else resolved.version,
             pins=resolved.pins,
             env=install["env"],
             python=install["python"],

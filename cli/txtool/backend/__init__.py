@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 
 from .common import Backend
+from .config import effective as effective_index
 from .environments import Installed, env_python, find_python, inspect_env, script_path
 from .errors import BackendError
 from .options import IndexOptions, check_local_locations, mask_url
@@ -26,6 +27,7 @@ __all__ = [
     "PipBackend",
     "UvBackend",
     "check_local_locations",
+    "effective_index",
     "env_python",
     "find_python",
     "get_backend",

@@ -26,11 +26,15 @@ _WINDOWS = sys.platform == "win32"
 class Backend(Protocol):
     name: str
 
-    async def resolve(self, requirement: str, python: str, index: IndexOptions) -> list[str]: ...
+    async def resolve(
+        self, requirement: str, python: str, index: IndexOptions, *, deps: bool = True
+    ) -> list[str]: ...
 
     async def create_env(self, env: Path, python: str) -> None: ...
 
-    async def install(self, env: Path, pins: Sequence[str], index: IndexOptions) -> None: ...
+    async def install(
+        self, env: Path, pins: Sequence[str], index: IndexOptions, editable: Sequence[str] = ()
+    ) -> None: ...
 
 
 def validate_requirement(requirement: str) -> Requirement:
@@ -49,7 +53,7 @@ def pin(name: str, version: str) -> str:
 
 def sorted_pins(pins: Sequence[str]) -> list[str]:
     # By name, not by string: "txdemo==1" must sort before "txdemo-helper==1".
-    return sorted(pins, key=lambda p: p.partition("==")[0])
+    return sorted(pins, key=lambda p: re.split(r"==| @ ", p, maxsplit=1)[0])
 
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -174,6 +178,9 @@ def parse_pins(text: str) -> list[str]:
         if not line or line.startswith("-"):
             continue  # comments and option lines such as --index-url
         req = Requirement(line.split(";", 1)[0].strip())
+        if req.url:  # a direct reference (a directory, a file, a URL, a VCS commit)
+            pins.append(f"{canonicalize_name(req.name)} @ {req.url}")
+            continue
         specs = list(req.specifier)
         if len(specs) != 1 or specs[0].operator not in ("==", "==="):
             raise BackendError(f"unexpected line in resolver output: {raw!r}", kind="failed")
