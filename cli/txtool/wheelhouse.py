@@ -199,7 +199,7 @@ def _fancy(outdir: Path, version: str) -> Path:
         "def main() -> None:\n"
         "    import importlib.util\n\n"
         '    found = [m for m in ("fancy_extra", "fancy_plugin") if importlib.util.find_spec(m)]\n'
-        f'    print(f"fancy {version} ({{\' \'.join(found) or \'plain\'}})")\n'
+        f"    print(f\"fancy {version} ({{' '.join(found) or 'plain'}})\")\n"
     )
     return build_wheel(
         outdir,

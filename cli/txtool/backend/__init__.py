@@ -12,7 +12,14 @@ from __future__ import annotations
 import os
 
 from .common import Backend
-from .environments import Installed, env_python, find_python, inspect_env, script_path
+from .environments import (
+    Installed,
+    distributions,
+    env_python,
+    find_python,
+    inspect_env,
+    script_path,
+)
 from .errors import BackendError
 from .options import IndexOptions, check_local_locations, mask_url
 from .pip import PipBackend
@@ -26,6 +33,7 @@ __all__ = [
     "PipBackend",
     "UvBackend",
     "check_local_locations",
+    "distributions",
     "env_python",
     "find_python",
     "get_backend",

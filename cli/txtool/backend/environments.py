@@ -47,6 +47,13 @@ def _site_packages(env: Path) -> list[Path]:
     return [p for p in candidates if p.is_dir()]
 
 
+def distributions(env: Path) -> dict[str, importlib.metadata.Distribution]:
+    """Every distribution installed in the environment, by canonical name (read, not run)."""
+    paths = [str(p) for p in _site_packages(Path(env))]
+    found = importlib.metadata.distributions(path=paths) if paths else ()
+    return {canonicalize_name(d.metadata["Name"]): d for d in found if d.metadata["Name"]}
+
+
 def inspect_env(env: Path, dist: str) -> Installed:
     """Read an installed distribution's version and entry points without running the env."""
     env = Path(env)

@@ -63,8 +63,12 @@ class UvBackend:
             env.pop("UV_DEFAULT_INDEX", None)  # the recorded index wins, as --index-url did
         return index_env(env, index, "UV_INDEX_URL") if index else env
 
-    async def resolve(self, requirement: str, python: str, index: IndexOptions) -> list[str]:
-        validate_requirement(requirement)
+    async def resolve(
+        self, requirement: str, python: str, index: IndexOptions, *, plugins: Sequence[str] = ()
+    ) -> list[str]:
+        """Exact pins for ``requirement`` and ``plugins``, resolved together."""
+        for r in (requirement, *plugins):
+            validate_requirement(r)
         check_local_locations(index)
         cmd = [self.uv, "pip", "compile", "-", "--python", python, "--no-header"]
         cmd += ["--no-annotate", "--quiet", *self._common(), *index_flags(index)]
@@ -72,7 +76,7 @@ class UvBackend:
             cmd,
             what=f"cannot resolve {requirement}",
             env=self._env(index),
-            stdin=(requirement + "\n").encode(),
+            stdin="".join(f"{r}\n" for r in (requirement, *plugins)).encode(),
             message=_uv_message,
         )
         pins = parse_pins(out)
