@@ -333,8 +333,10 @@ def outcome(plan: Plan, view: OperationView) -> Outcome:
     tool = tools[plan.tool]
     done = Outcome(plan.tool, _DONE[plan.kind], tool.version, old, tool.shims, view.id)
     done.pin = plan.kept_pin
-    if plan.old_python is not None:
+    if plan.old_python is not None and plan.old is not None:
         done.old_python, done.python = plan.old_python, _python_version(tool)
+        if done.old_python == done.python:  # another interpreter of the same version
+            done.old_python, done.python = plan.old.python, tool.python
     return done
 
 
