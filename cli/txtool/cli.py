@@ -60,6 +60,22 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "-e", "--editable", action="store_true", help="install a local project directory editable"
     )
+    sp.add_argument(
+        "--with", dest="plugins", action="append", metavar="PKG", help="a plugin (repeatable)"
+    )
+    sp.add_argument(
+        "--with-executables-from",
+        dest="apps_from",
+        action="append",
+        metavar="PKG",
+        help="also expose the executables of this dependency or plugin (repeatable)",
+    )
+    sp.add_argument(
+        "--include-deps",
+        action="store_true",
+        default=None,
+        help="also expose the executables of every dependency",
+    )
 
     sp = cmd("upgrade", "upgrade tools (resuming any incomplete operation first)")
     sp.add_argument("names", nargs="*", metavar="NAME")
@@ -76,6 +92,24 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "--outdated", action="store_true", help="only tools an upgrade would move, and to what"
     )
+
+    sp = cmd("reinstall", "rebuild tools from their recorded spec, extras, plugins and options")
+    sp.add_argument("names", nargs="*", metavar="NAME")
+    sp.add_argument("--all", action="store_true", help="reinstall every installed tool")
+    source_options(sp)
+
+    sp = cmd("inject", "add plugins to a tool's environment")
+    sp.add_argument("tool", metavar="TOOL")
+    sp.add_argument("specs", nargs="+", metavar="PKG")
+    sp.add_argument(
+        "--include-apps", action="store_true", help="also expose the plugins' executables"
+    )
+    source_options(sp)
+
+    sp = cmd("uninject", "remove plugins from a tool's environment")
+    sp.add_argument("tool", metavar="TOOL")
+    sp.add_argument("specs", nargs="+", metavar="PKG")
+    sp.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
 
     sp = cmd("resume", "finish (or with --revert, undo) incomplete operations")
     sp.add_argument("op", nargs="?", help="operation id (default: every incomplete one)")
@@ -285,7 +319,9 @@ def cmd_list(args: argparse.Namespace) -> int:
         if not data:
             print("no tools installed")
         for t in tools.values():
-            print(f"{t.name} {t.version}  ({', '.join(sorted(t.shims))})")
+            spec = f"  {t.requirement}" if t.requirement != t.name else ""
+            plugins = f"  with {', '.join(t.plugins)}" if t.plugins else ""
+            print(f"{t.name} {t.version}{spec}  ({', '.join(sorted(t.shims))}){plugins}")
             if t.incomplete is not None:
                 print(f"  {_pending_line(t.incomplete, running)}")
         for name, view in pending.items():
@@ -433,7 +469,15 @@ def _options(args: argparse.Namespace) -> Options:
         args.backend,
         getattr(args, "force", False),
         editable=getattr(args, "editable", False),
+        plugins=_given(getattr(args, "plugins", None)),
+        apps_from=_given(getattr(args, "apps_from", None)),
+        include_deps=getattr(args, "include_deps", None),
     )
+
+
+def _given(values: list[str] | None) -> tuple[str, ...] | None:
+    """A repeatable option: None when it was not given at all (keep what is recorded)."""
+    return None if values is None else tuple(values)
 
 
 def _absolute(location: str) -> str:
@@ -535,6 +579,38 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
     return _render(args, report)
 
 
+def cmd_reinstall(args: argparse.Namespace) -> int:
+    if bool(args.names) == bool(args.all):
+        return _fail(USAGE, "name the tools to reinstall, or use --all (not both)")
+    opts = _options(args)
+    service = _service(args)
+    planner = service.planner()
+    names = sorted(planner.tools) if args.all else args.names
+    plans = [planner.reinstall(n, opts) for n in names]  # bad input fails before any change
+    if args.dry_run:
+        return _dry_run(args, plans)
+    return _render(args, service.reinstall(args.names, opts, everything=args.all))
+
+
+def cmd_inject(args: argparse.Namespace) -> int:
+    opts = _options(args)
+    service = _service(args)
+    plan = service.planner().inject(args.tool, args.specs, opts, args.include_apps)
+    if args.dry_run:
+        return _dry_run(args, [plan])
+    return _render(args, service.inject(args.tool, args.specs, opts, args.include_apps))
+
+
+def cmd_uninject(args: argparse.Namespace) -> int:
+    from .installer import Options
+
+    service = _service(args)
+    plan = service.planner().uninject(args.tool, args.specs, Options())
+    if args.dry_run:
+        return _dry_run(args, [plan])
+    return _render(args, service.uninject(args.tool, args.specs, Options()))
+
+
 def cmd_resume(args: argparse.Namespace) -> int:
     service = _service(args)
     if args.op and service.state().get(args.op) is None:
@@ -555,4 +631,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "history": cmd_history,
     "journal": cmd_journal,
     "verify": cmd_verify,
+    "reinstall": cmd_reinstall,
+    "inject": cmd_inject,
+    "uninject": cmd_uninject,
 }

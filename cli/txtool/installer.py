@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from packaging.utils import canonicalize_name
@@ -21,6 +21,7 @@ from . import backend as be
 from . import names, sources
 from .errors import NeedsResume, UsageError
 from .locations import Locations
+from .specs import Wants, executable_sources, plugin_requirements
 from .steps import STEP_TYPES, CopyShims, InstallEnv, RemoveEnv, RemoveShims, Resolve
 from .tools import Tool, incomplete_by_tool, project
 from .verify import env_problem
@@ -33,6 +34,8 @@ class Plan:
     steps: list[Step]
     meta: dict[str, Any]
     old: Tool | None = None
+    kept_pin: str | None = None  # the recorded pin an upgrade stayed within
+    old_python: str | None = None  # the old environment's Python, when this plan changes it
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -54,6 +57,9 @@ class Outcome:
     op: str | None = None
     kind: str | None = None  # for "finished"/"reverted": the kind of the operation resumed
     kept: list[str] = field(default_factory=list)  # paths at old shims that were not txtool's
+    pin: str | None = None  # the recorded pin an upgrade stayed within
+    python: str | None = None  # the Python version of the new environment ...
+    old_python: str | None = None  # ... and of the old one, when the operation changed it
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -64,6 +70,9 @@ class Outcome:
             "executables": self.shims,
             "op": self.op,
             "kept": self.kept,
+            "pin": self.pin,
+            "python": self.python,
+            "old_python": self.old_python,
         }
 
 
@@ -76,6 +85,9 @@ class Options:
     backend: str | None = None
     force: bool = False
     editable: bool = False  # install the local project directory with -e
+    plugins: tuple[str, ...] | None = None  # --with; None keeps the recorded plugins
+    apps_from: tuple[str, ...] | None = None  # --with-executables-from; None keeps the record
+    include_deps: bool | None = None  # --include-deps; None keeps the record
 
 
 def _find_python(spec: str | None) -> str:
@@ -127,7 +139,7 @@ class Planner:
         self,
         kind: str,
         tool: str,
-        requirement: str,
+        wants: Wants,
         opts: Options,
         old: Tool | None,
         current: list[str] | None,
@@ -141,11 +153,24 @@ class Planner:
             raise UsageError(str(e)) from None
         common: dict[str, Any] = {"python": python, "index": index.to_dict(), "backend": backend}
         source = sources.planned(
-            requirement, opts.editable, old.options.get("source") if old else None
+            wants.requirement, opts.editable, old.options.get("source") if old else None
         )
         steps: list[Step] = [
-            Resolve(tool=tool, requirement=requirement, current=current, **common),
-            InstallEnv(tool=tool, env=self._new_env(tool), editable=source.editable, **common),
+            Resolve(
+                tool=tool,
+                requirement=wants.requirement,
+                current=current,
+                **common,
+                plugins=list(wants.plugins),
+            ),
+            InstallEnv(
+                tool=tool,
+                env=self._new_env(tool),
+                editable=source.editable,
+                **common,
+                apps_from=list(wants.apps_from),
+                include_deps=wants.include_deps,
+            ),
             RemoveShims(
                 bin_dir=str(self.loc.bin_dir),
                 owned=sorted(old.shims.values()) if old else [],
@@ -157,8 +182,7 @@ class Planner:
         ]
         if old is not None:
             steps.append(RemoveEnv(env=old.env))
-        meta = {
-            "requirement": requirement,
+        meta = wants.meta() | {
             "options": {
                 "index": index.to_dict(),
                 "python": python,
@@ -166,17 +190,32 @@ class Planner:
                 "source": source.to_dict(),
             },
         }
-        return Plan(kind, tool, steps, meta, old)
+        old_python = _python_version(old) if old is not None and python != old.python else None
+        return Plan(kind, tool, steps, meta, old, old_python=old_python)
 
     def install(self, spec: str, opts: Options) -> Plan | Outcome:
-        req = names.requirement(spec)
+        req = names.requirement(spec)  # NAME@latest is NAME: installing is the newest already
         tool = canonicalize_name(req.name)
         self._check_incomplete(tool)
         old = self.tools.get(tool)
         if old is not None and not opts.force:
             return Outcome(tool, "already-installed", old.version, shims=old.shims, op=old.op)
-        # --force over an installed tool reinstalls it, the old environment kept until commit.
-        return self._build("install", tool, str(req), opts, old, None)
+        # --force over an installed tool reinstalls it, the old environment kept until commit:
+        # the spec given replaces the recorded one, but not its extras unless it names some,
+        # and the recorded plugins stay unless --with names others.
+        base = _wants(old).respecified(req, latest=True) if old is not None else Wants(str(req))
+        plugins = plugin_requirements(tool, opts.plugins or ())
+        wants = Wants(
+            requirement=base.requirement,
+            plugins=base.plugins if opts.plugins is None else tuple(map(str, plugins)),
+            apps_from=(
+                base.apps_from
+                if opts.apps_from is None
+                else executable_sources(tool, opts.apps_from)
+            ),
+            include_deps=base.include_deps if opts.include_deps is None else opts.include_deps,
+        )
+        return self._build("install", tool, wants, opts, old, None)
 
     def check_upgradable(self, name: str) -> str:
         """The tool's canonical name, if upgrade can act on it (installed, or incomplete)."""
@@ -185,24 +224,65 @@ class Planner:
             raise UsageError(f"{tool} is not installed (install it with `txtool install {tool}`)")
         return tool
 
-    def upgrade(self, name: str, opts: Options) -> Plan:
-        req = names.requirement(name)
-        tool = canonicalize_name(req.name)
+    def _installed(self, tool: str) -> Tool:
         old = self.tools.get(tool)
         if old is None:
             raise UsageError(f"{tool} is not installed (install it with `txtool install {tool}`)")
-        if not req.specifier:
-            # A bare name asks for the newest release, keeping the extras it was installed with.
-            recorded = names.requirement(old.requirement)
-            extras = f"[{','.join(sorted(recorded.extras))}]" if recorded.extras else ""
-            requirement = f"{tool}{extras}"
-        else:
-            requirement = str(req)
-        requirement = sources.kept(requirement, name, old.requirement)
+        return old
+
+    def upgrade(self, name: str, opts: Options) -> Plan:
+        """The newest release within the recorded spec; a new spec replaces it (keeping the
+        recorded extras unless it names others), ``NAME@latest`` lifts its pin."""
+        latest = names.is_latest(name)
+        req = names.requirement(name)
+        tool = canonicalize_name(req.name)
+        old = self._installed(tool)
+        recorded = _wants(old)
+        wants = recorded.respecified(req, latest=latest)
+        # A tool from a directory, a file or a URL is upgraded from there.
+        wants = replace(wants, requirement=sources.kept(wants.requirement, name, old.requirement))
         same_python = opts.python is None or _find_python(opts.python) == old.python
-        # A broken environment is rebuilt even when the pins are the same: never "up to date".
-        current = old.pins if same_python and env_problem(old) is None else None
-        return self._build("upgrade", tool, requirement, opts, old, current)
+        # A broken environment is rebuilt even when the pins are the same: never "up to
+        # date"; so is one whose spec changed, so that the new spec is what is recorded.
+        fresh = same_python and wants == recorded and env_problem(old) is None
+        plan = self._build("upgrade", tool, wants, opts, old, old.pins if fresh else None)
+        if not req.specifier and not latest:
+            plan.kept_pin = recorded.pin
+        return plan
+
+    def reinstall(self, name: str, opts: Options) -> Plan:
+        """Rebuild from everything recorded (spec, extras, plugins, Python, index, backend),
+        in a new environment beside the old one, switched at commit."""
+        old = self._installed(names.tool_name(name))
+        self._check_incomplete(old.name)
+        return self._build("reinstall", old.name, _wants(old), opts, old, None)
+
+    def inject(
+        self, name: str, specs: list[str], opts: Options, include_apps: bool
+    ) -> Plan | Outcome:
+        """The tool's environment rebuilt with ``specs`` as plugins too: an upgrade with more
+        requirements, resolved together with the tool."""
+        old = self._installed(names.tool_name(name))
+        self._check_incomplete(old.name)
+        recorded = _wants(old)
+        wants = recorded.injected(plugin_requirements(old.name, specs), include_apps=include_apps)
+        if wants == recorded:
+            return Outcome(old.name, "already-injected", old.version, shims=old.shims, op=old.op)
+        return self._build("inject", old.name, wants, opts, old, None)
+
+    def uninject(self, name: str, dists: list[str], opts: Options) -> Plan:
+        """The tool's environment rebuilt without the plugins named ``dists``."""
+        old = self._installed(names.tool_name(name))
+        self._check_incomplete(old.name)
+        recorded = _wants(old)
+        gone = [names.tool_name(d) for d in dists]
+        missing = [d for d in gone if d not in recorded.plugin_names()]
+        if missing:
+            have = ", ".join(recorded.plugin_names()) or "none"
+            raise UsageError(
+                f"{', '.join(missing)} is not injected into {old.name} (its plugins: {have})"
+            )
+        return self._build("uninject", old.name, recorded.uninjected(gone), opts, old, None)
 
     def uninstall(self, name: str) -> Plan:
         tool = names.tool_name(name)
@@ -231,6 +311,23 @@ def _effective_index(backend: str, opts: Options) -> be.IndexOptions:
         raise UsageError(str(e)) from None
 
 
+def _wants(tool: Tool) -> Wants:
+    return Wants(tool.requirement, tuple(tool.plugins), tuple(tool.apps_from), tool.include_deps)
+
+
+def _python_version(tool: Tool) -> str:
+    """The Python version of the tool's environment (its ``pyvenv.cfg``), else its path."""
+    try:
+        with open(os.path.join(tool.env, "pyvenv.cfg"), encoding="utf-8") as f:
+            for line in f:
+                key, _, value = line.partition("=")
+                if key.strip() in ("version_info", "version"):
+                    return value.strip()
+    except OSError:
+        pass
+    return tool.python
+
+
 def _recorded_index(old: Tool, opts: Options) -> be.IndexOptions:
     recorded = be.IndexOptions.from_dict(old.options.get("index", {}))
     return recorded.merged(opts.index)
@@ -246,10 +343,32 @@ def outcome(plan: Plan, view: OperationView) -> Outcome:
     resolved = view.results[0] or {}
     if resolved.get("unchanged"):
         assert plan.old is not None
-        return Outcome(plan.tool, "up-to-date", plan.old.version, shims=plan.old.shims, op=view.id)
+        return Outcome(
+            plan.tool,
+            "up-to-date",
+            plan.old.version,
+            shims=plan.old.shims,
+            op=view.id,
+            pin=plan.kept_pin,
+        )
     tool = tools[plan.tool]
-    action = "upgraded" if plan.kind == "upgrade" else "installed"
-    return Outcome(plan.tool, action, tool.version, old, tool.shims, view.id)
+    done = Outcome(plan.tool, _DONE[plan.kind], tool.version, old, tool.shims, view.id)
+    done.pin = plan.kept_pin
+    if plan.old_python is not None and plan.old is not None:
+        done.old_python, done.python = plan.old_python, _python_version(tool)
+        if done.old_python == done.python:  # another interpreter of the same version
+            done.old_python, done.python = plan.old.python, tool.python
+    return done
+
+
+#: What the user is told a committed operation of each kind did.
+_DONE = {
+    "install": "installed",
+    "upgrade": "upgraded",
+    "reinstall": "reinstalled",
+    "inject": "injected",
+    "uninject": "uninjected",
+}
 
 
 def _single(view: OperationView) -> JournalState:

@@ -116,9 +116,10 @@ class Resolve(Step, frozen=True):
     index: dict[str, Any]
     backend: str
     current: list[str] | None = None
+    plugins: list[str] = []  # resolved together with the tool, so that the pins cover them
 
     def describe(self) -> str:
-        return f"resolve {self.requirement}"
+        return " ".join(["resolve", self.requirement, *(f"--with {p}" for p in self.plugins)])
 
     async def resolved(self) -> Resolved:
         """The resolution as this step would record it, without the journal (a dry run and
@@ -129,7 +130,10 @@ class Resolve(Step, frozen=True):
             raise StepError(str(e)) from None
         backend = be.get_backend(self.backend)
         pins = await backend.resolve(
-            self.requirement, self.python, be.IndexOptions.from_dict(self.index)
+            self.requirement,
+            self.python,
+            be.IndexOptions.from_dict(self.index),
+            plugins=self.plugins,
         )
         own = next((p for p in pins if pin_name(p) == self.tool), None)
         if own is None:
@@ -164,6 +168,8 @@ class InstallEnv(Step, frozen=True):
     index: dict[str, Any]
     backend: str
     editable: bool = False  # the tool's own pin (a project directory) installed with -e
+    apps_from: list[str] = []  # dependencies whose executables get shims too
+    include_deps: bool = False  # every dependency's executables get shims too
 
     def describe(self) -> str:
         return f"install {self.tool} into a new environment"
@@ -185,24 +191,28 @@ class InstallEnv(Step, frozen=True):
         await backend.install(env, resolved.pins, index, editable)
         ctx.failpoint("installed", env)
         installed = be.inspect_env(env, self.tool)
-        scripts = [(n, False) for n in installed.console_scripts]
-        scripts += [(n, True) for n in installed.gui_scripts]
-        executables = {}
-        scripts += [(n, False) for n in installed.data_scripts]
-        for name, gui in scripts:
-            try:
-                executable_name(name)
-            except BadName as e:
-                raise StepError(f"{self.tool} {installed.version}: {e}") from None
-            target = Path(installed.data_scripts.get(name) or be.script_path(env, name, gui))
-            if not target.exists():
-                raise StepError(f"{self.tool} {installed.version}: launcher {target} is missing")
-            executables[name] = str(target)
+        executables = _executables(env, installed)
+        for dist in self._exposed_deps(resolved):
+            # The tool's own executables win a name it shares with a dependency.
+            executables = _executables(env, be.inspect_env(env, dist)) | executables
         if not executables:
             raise StepError(
                 f"{self.tool} {installed.version} exposes no executables (no console or GUI scripts)"
             )
         return EnvInstalled(version=installed.version, executables=executables).record()
+
+    def _exposed_deps(self, resolved: Resolved) -> list[str]:
+        """The distributions besides the tool whose executables are asked for."""
+        pinned = [pin_name(p) for p in resolved.pins]
+        if self.include_deps:
+            return [d for d in pinned if d != self.tool]
+        missing = [d for d in self.apps_from if d not in pinned]
+        if missing:
+            raise StepError(
+                f"{', '.join(missing)} is not among the distributions installed with {self.tool}"
+                " (only a dependency or a plugin can expose executables)"
+            )
+        return list(self.apps_from)
 
     async def revert(self, ctx: StepContext, result: Result | None) -> None:
         env = Path(self.env)
@@ -210,6 +220,24 @@ class InstallEnv(Step, frozen=True):
             ctx.fs.rmtree(env)
         _remove_if_empty(ctx, env.parent)
         _remove_if_empty(ctx, env.parent.parent)
+
+
+def _executables(env: Path, installed: be.Installed) -> dict[str, str]:
+    """A distribution's executables in ``env``: name -> launcher, each name checked."""
+    scripts = [(n, False) for n in installed.console_scripts]
+    scripts += [(n, True) for n in installed.gui_scripts]
+    scripts += [(n, False) for n in installed.data_scripts]
+    executables = {}
+    for name, gui in scripts:
+        try:
+            executable_name(name)
+        except BadName as e:
+            raise StepError(f"{installed.name} {installed.version}: {e}") from None
+        target = Path(installed.data_scripts.get(name) or be.script_path(env, name, gui))
+        if not target.exists():
+            raise StepError(f"{installed.name} {installed.version}: launcher {target} is missing")
+        executables[name] = str(target)
+    return executables
 
 
 class RemoveShims(Step, frozen=True):

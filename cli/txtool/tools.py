@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,9 @@ class Tool:
     op: str  # the operation that installed this version
     launchers: dict[str, str] = field(default_factory=dict)  # executable name -> its launcher
     incomplete: OperationView | None = field(default=None)
+    plugins: list[str] = field(default_factory=list)  # requirements resolved with the tool
+    apps_from: list[str] = field(default_factory=list)  # dependencies whose executables it exposes
+    include_deps: bool = False  # it exposes every dependency's executables
 
     @property
     def targets(self) -> dict[str, str]:
@@ -41,7 +45,22 @@ class Tool:
             "pins": self.pins,
             "options": self.options,
             "source": self.options.get("source") or {"kind": "index"},
+            "spec": self.requirement,
+            "extras": extras_of(self.requirement),
+            "plugins": self.plugins,
+            "executables_from": self.apps_from,
+            "include_deps": self.include_deps,
         }
+
+
+# The extras of a recorded spec (``black[d,jupyter]<26``), read without ``packaging``: the
+# read-only commands do not import it (docs/performance.md).
+_EXTRAS = re.compile(r"^[^\[]*\[([^\]]*)\]")
+
+
+def extras_of(requirement: str) -> list[str]:
+    found = _EXTRAS.match(requirement)
+    return sorted(e.strip() for e in found.group(1).split(",") if e.strip()) if found else []
 
 
 def _result(view: OperationView, kind: str) -> dict[str, Any] | None:
@@ -96,6 +115,9 @@ def project(state: JournalState) -> dict[str, Tool]:
             options=view.meta.get("options", {}),
             op=view.id,
             launchers=installed.executables if installed else {},
+            plugins=[str(p) for p in view.meta.get("plugins", ())],
+            apps_from=[str(a) for a in view.meta.get("apps_from", ())],
+            include_deps=bool(view.meta.get("include_deps", False)),
         )
     for view in state.incomplete():
         tool = tools.get(view.subject)

@@ -13,7 +13,14 @@ import os
 
 from .common import Backend
 from .config import effective as effective_index
-from .environments import Installed, env_python, find_python, inspect_env, script_path
+from .environments import (
+    Installed,
+    distributions,
+    env_python,
+    find_python,
+    inspect_env,
+    script_path,
+)
 from .errors import BackendError
 from .options import IndexOptions, check_local_locations, mask_url
 from .pip import PipBackend
@@ -27,6 +34,7 @@ __all__ = [
     "PipBackend",
     "UvBackend",
     "check_local_locations",
+    "distributions",
     "effective_index",
     "env_python",
     "find_python",

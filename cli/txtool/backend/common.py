@@ -27,7 +27,13 @@ class Backend(Protocol):
     name: str
 
     async def resolve(
-        self, requirement: str, python: str, index: IndexOptions, *, deps: bool = True
+        self,
+        requirement: str,
+        python: str,
+        index: IndexOptions,
+        *,
+        plugins: Sequence[str] = (),
+        deps: bool = True,
     ) -> list[str]: ...
 
     async def create_env(self, env: Path, python: str) -> None: ...
