@@ -215,3 +215,32 @@ def test_bad_input_changes_nothing(tx: Tx) -> None:
     assert "TXTOOL_KEEP_GENERATIONS" in line
     assert "--generations" in tx.one_error(tx("history", "--generations", expect=USAGE))
     assert tx.digest() == before
+
+
+GOLDEN = Path(__file__).parents[2] / "journal-schema" / "golden" / "txtool-generations"
+
+
+@pytest.mark.parametrize("kind", ["log", "compacted"])
+def test_golden_generation_journals_project_the_same_tools(tmp_path: Path, kind: str) -> None:
+    """Journals the first release with generations wrote (make_golden.py there) project to
+    the same tools, generations, stable paths and shim targets, as written and compacted."""
+    from txtool.locations import Locations
+    from txtool.reading import read_state
+    from txtool.tools import project
+
+    home = tmp_path / "home"
+    shutil.copytree(GOLDEN / kind, home / "journal")
+    tools = project(read_state(Locations(home, tmp_path / "bin"), print))
+    got = {
+        name: {
+            "version": t.version,
+            "generation": t.number,
+            "previous": t.previous,
+            "stable_path": t.link,
+            "shims": t.shims,
+            "targets": t.targets,
+            "generations": [[g.number, g.version, g.env] for g in t.generations],
+        }
+        for name, t in sorted(tools.items())
+    }
+    assert got == json.loads((GOLDEN / "expected.json").read_text())[kind]
