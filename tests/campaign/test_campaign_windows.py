@@ -15,7 +15,6 @@ from pathlib import Path
 
 import txcampaign as tc
 
-
 # Windows places copies of the launchers (a link to an .exe is not what users run).
 COPIES = {"TXTOOL_SHIMS": "copy"}
 

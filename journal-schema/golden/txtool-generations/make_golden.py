@@ -22,8 +22,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from txtool.reading import read_state
 from txtool.locations import Locations
+from txtool.reading import read_state
 from txtool.tools import project
 from txtool.wheelhouse import build_test_wheelhouse
 
