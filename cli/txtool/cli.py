@@ -378,7 +378,7 @@ def cmd_history(args: argparse.Namespace) -> int:
             projector.apply(v)
             if (name is not None and v.subject != name) or (v.committed and is_noop(v)):
                 continue  # a no-op upgrade changed nothing: not part of the history
-            after = projector.tools.get(v.subject) if v.committed else None
+            after = projector.tools.get(v.subject)  # unchanged by one not committed
             now = (after.version, after.number) if after else (None, None)
             options = v.meta.get("options") or {}
             yield (
