@@ -22,6 +22,8 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from packaging.utils import canonicalize_name
+
 from txengine import (
     OperationView,
     Result,
@@ -102,10 +104,15 @@ def built(views: Iterable[OperationView], tool: str) -> list[Generation]:
 
 def reinstall_pinned(gen: Generation, tool: str) -> str:
     """The command that builds ``gen`` again from an index: its exact recorded pins."""
-    own = next((p for p in gen.pins if p.split("==", 1)[0].lower().replace("_", "-") == tool), None)
-    deps = [p for p in gen.pins if p != own]
-    withs = "".join(f" --with '{p}'" for p in deps)
-    return f"txtool install --force '{own or f'{tool}=={gen.version}'}'{withs}"
+    own = next((p for p in gen.pins if canonicalize_name(p.split("==", 1)[0]) == tool), None)
+    words = [_quoted(own or f"{tool}=={gen.version}")]
+    words += [f"--with {_quoted(p)}" for p in gen.pins if p != own]
+    return "txtool install --force " + " ".join(words)
+
+
+def _quoted(word: str) -> str:
+    """``word`` in single quotes, as one shell word whatever it holds (it is journal data)."""
+    return "'" + word.replace("'", "'\"'\"'") + "'"
 
 
 def disk_size(path: str | Path) -> int:
@@ -265,8 +272,10 @@ class PruneEnvs(Step, frozen=True):
             put_back(ctx, Path(path), Path(stash_path))
 
     async def cleanup(self, ctx: StepContext, result: Result | None) -> None:
-        for path in self._paths():
+        paths = self._paths()
+        for path in paths:
             drop_aside(ctx, Path(path))
-        for path in self._paths()[:1]:
-            remove_if_empty(ctx, Path(path).parent)
-            remove_if_empty(ctx, Path(path).parent.parent)
+        if paths:  # an uninstall's: the tool's directory, and tools/ if it was the last
+            tool_dir = Path(paths[0]).parent
+            remove_if_empty(ctx, tool_dir)
+            remove_if_empty(ctx, tool_dir.parent)
