@@ -244,3 +244,13 @@ def test_golden_generation_journals_project_the_same_tools(tmp_path: Path, kind:
         for name, t in sorted(tools.items())
     }
     assert got == json.loads((GOLDEN / "expected.json").read_text())[kind]
+
+
+def test_uninstall_removes_every_generation_and_the_stable_path(tx: Tx) -> None:
+    _upgraded(tx)
+    stable = Path(tx.tool("txdemo")["stable_path"])
+    assert len(tx.envs("txdemo")) == 2
+    tx("uninstall", "txdemo")
+    assert not os.path.lexists(stable) and not (tx.home / "tools" / "txdemo").exists()
+    assert list(tx.bin.iterdir()) == [] and tx.list_json() == []
+    tx.assert_clean()
