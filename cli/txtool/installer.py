@@ -247,7 +247,7 @@ class Planner:
         ]
         return Plan("uninstall", tool, steps, {"requirement": old.requirement}, old)
 
-    def _installed(self, name: str) -> Tool:
+    def _known(self, name: str) -> Tool:
         tool = names.tool_name(name)
         self._check_incomplete(tool)
         old = self.tools.get(tool)
@@ -258,7 +258,7 @@ class Planner:
     def rollback(self, name: str, to: str | None = None) -> Plan:
         """Switch the tool back to a kept generation: the one current before by default,
         or ``to`` (a generation number or a version). Offline: the environment is there."""
-        old = self._installed(name)
+        old = self._known(name)
         target = gens.pick(old, to)
         if target is None or target.number == old.number:
             raise UsageError(self._not_kept(old, to))
@@ -272,12 +272,9 @@ class Planner:
             ),
             *self._switch(old.name, old, target.env, force=False),
         ]
-        meta = {
-            "requirement": target.requirement,
-            "options": target.options,
-            "generation": target.number,
-            "high": old.high,
-        }
+        # What the generation was built with (requirement, options, ...) is in force again.
+        meta = {k: v for k, v in target.meta.items() if k != "batch"}
+        meta |= {"generation": target.number, "high": old.high}
         return Plan("rollback", old.name, steps, meta, old)
 
     def _not_kept(self, tool: Tool, to: str | None) -> str:
@@ -310,7 +307,7 @@ class Planner:
 
     def gc(self, name: str, keep: int | None = None) -> Plan | Outcome:
         """Prune the tool's generations past the window (``keep``, default the setting)."""
-        old = self._installed(name)
+        old = self._known(name)
         window = gens.keep_generations() if keep is None else keep
         drop = gens.to_prune(old.generations, old.number, old.previous, window)
         if not drop:

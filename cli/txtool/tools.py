@@ -41,6 +41,7 @@ class Generation:
     launchers: dict[str, str]  # executable name -> its launcher in ``env``
     op: str  # the operation that built it
     started: float = 0.0
+    meta: dict[str, Any] = field(default_factory=dict)  # that operation's meta
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -180,6 +181,7 @@ class Projector:
             launchers=installed.executables if installed else {},
             op=view.id,
             started=view.started,
+            meta=view.meta,
         )
         self.tools[view.subject] = self._current(view, gen, old)
 
