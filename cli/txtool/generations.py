@@ -18,6 +18,7 @@ The steps here are txtool step types (registered in ``steps.STEP_TYPES``):
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -135,9 +136,26 @@ def disk_size(path: str | Path) -> int:
 
 
 class Switched(_Result, frozen=True):
-    """switch-current: the stable path names this environment now."""
+    """switch-current: the stable path names this environment now (``linked``), or links
+    are refused under the home and the tool has no stable path."""
 
     env: str
+    linked: bool = True
+
+
+# What creating a symlink fails with where the filesystem or the OS refuses links (FAT,
+# some network mounts, Windows without the privilege, its ERROR_PRIVILEGE_NOT_HELD).
+_LINKS_REFUSED = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS}
+
+
+def links_refused(e: OSError) -> bool:
+    return e.errno in _LINKS_REFUSED or getattr(e, "winerror", None) == 1314
+
+
+def linked(ctx: StepContext) -> bool:
+    """The operation's switch made the stable path (or has not run): shims may go through it."""
+    switched = first(ctx.results, Switched)
+    return switched is None or switched.linked
 
 
 class EnvStashes(_Result, frozen=True):
@@ -210,7 +228,14 @@ class SwitchCurrent(Step, frozen=True):
     async def apply(self, ctx: StepContext) -> Result:
         if skipped(ctx):
             return Skipped().record()
-        self._point(ctx, self.env)
+        try:
+            self._point(ctx, self.env)
+        except NotImplementedError:
+            return Switched(env=self.env, linked=False).record()
+        except OSError as e:
+            if not links_refused(e):
+                raise
+            return Switched(env=self.env, linked=False).record()
         ctx.failpoint("switched", self.link)
         return Switched(env=self.env).record()
 

@@ -12,7 +12,6 @@ the later steps record ``skipped`` and touch nothing.
 
 from __future__ import annotations
 
-import errno
 import filecmp
 import os
 from pathlib import Path
@@ -35,7 +34,7 @@ from txengine import (
 )
 
 from . import backend as be
-from .generations import PruneEnvs, SwitchCurrent, UseGeneration
+from .generations import PruneEnvs, SwitchCurrent, UseGeneration, linked, links_refused
 from .generations import skipped as _skipped
 from .locations import DIR_MODE, Locations, UnsafeLocation
 from .names import BadName, executable_name, tool_name
@@ -108,6 +107,12 @@ def _kept(ctx: StepContext, stable: Stable | None, bin_dir: str) -> dict[str, st
     if stable is None or installed is None or _skipped(ctx):
         return {}
     return stable.kept(Path(bin_dir), installed.executables)
+
+
+def _through(ctx: StepContext, stable: Stable | None) -> Stable | None:
+    """``stable``, unless the switch found that links are refused under the home: the
+    shims then expose the launchers themselves."""
+    return stable if linked(ctx) else None
 
 
 class Resolve(Step, frozen=True):
@@ -292,11 +297,6 @@ def _what(path: Path) -> str:
     return "another file"
 
 
-# What creating a symlink fails with where the filesystem or the OS refuses links (FAT,
-# some network mounts, Windows without the privilege): a copy is placed instead.
-_LINKS_REFUSED = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS}
-
-
 def is_ours(path: Path, target: str) -> bool:
     """Is ``path`` the shim we would place for ``target`` (a link to it, or a copy of it),
     owned by us? In a shared (sticky) bin dir another user's link to our launcher is theirs."""
@@ -340,8 +340,9 @@ class CopyShims(Step, frozen=True):
         if installed is None or _skipped(ctx):
             return ShimPlan(shims={}).record()
         bin_dir = Path(self.bin_dir)
-        kept = _kept(ctx, self.stable, self.bin_dir)
-        target = self.stable.target if self.stable else str
+        stable = _through(ctx, self.stable)
+        kept = _kept(ctx, stable, self.bin_dir)
+        target = stable.target if stable else str
         return ShimPlan(
             shims={
                 name: ShimTarget(str(bin_dir / name), target(launcher))
@@ -356,7 +357,7 @@ class CopyShims(Step, frozen=True):
         ctx.fs.mkdir(Path(self.bin_dir), DIR_MODE)
         _sweep(ctx, Path(self.bin_dir))
         placed = {}
-        for path_, target in _kept(ctx, self.stable, self.bin_dir).items():
+        for path_, target in _kept(ctx, _through(ctx, self.stable), self.bin_dir).items():
             path = Path(path_)
             if not is_ours(path, target):
                 raise StepError(
@@ -390,7 +391,7 @@ class CopyShims(Step, frozen=True):
                 except NotImplementedError:
                     pass  # no symlinks on this system
                 except OSError as e:
-                    if e.errno not in _LINKS_REFUSED:
+                    if not links_refused(e):
                         raise
             atomic_copy(ctx.fs, target, path, replace=False)
             return "copy"

@@ -190,6 +190,8 @@ class Projector:
         placed = read(_result(view, "copy-shims"), ShimsPlaced)
         stable = _args(view, "copy-shims").get("stable") or {}
         switch = _args(view, "switch-current")
+        switched = _result(view, "switch-current") or {}
+        link = str(switch.get("link", "")) if switched.get("linked", True) else ""
         previous = None
         if old is not None and old.generation(old.number) is not None:
             previous = old.number
@@ -211,8 +213,10 @@ class Projector:
             ),
             pruned=old.pruned if old else [],
             previous=previous,
-            link=str(switch.get("link", "")),
-            via=str(stable.get("current", "")) if placed and placed.mode == "symlink" else "",
+            link=link,
+            via=str(stable.get("current", ""))
+            if link and placed and placed.mode == "symlink"
+            else "",
             shim_mode=placed.mode if placed else "symlink",
             changed_by=view.id,
             batch=view.meta.get("batch"),

@@ -254,3 +254,25 @@ def test_uninstall_removes_every_generation_and_the_stable_path(tx: Tx) -> None:
     assert not os.path.lexists(stable) and not (tx.home / "tools" / "txdemo").exists()
     assert list(tx.bin.iterdir()) == [] and tx.list_json() == []
     tx.assert_clean()
+
+
+def test_a_home_that_refuses_links_has_no_stable_path(tx: Tx) -> None:
+    """Links refused under the home (a FAT or network mount, Windows without the privilege):
+    the tool works without a stable path, its shims expose the launchers; a later upgrade
+    where links work makes one."""
+    refused = f"fs.symlink@{tx.home}/tools/*=error:EPERM"
+    tx.install("txdemo==1.0", failpoints=refused)
+    entry = tx.tool("txdemo")
+    assert entry["stable_path"] is None
+    assert not os.path.lexists(tx.home / "tools" / "txdemo" / "current")
+    assert os.readlink(tx.bin / "txdemo") == entry["environment"] + "/bin/txdemo"
+    assert tx.shim() == V1
+    tx.assert_clean()
+    tx("upgrade", "txdemo")
+    entry = tx.tool("txdemo")
+    assert os.readlink(tx.bin / "txdemo") == entry["stable_path"] + "/bin/txdemo"
+    assert tx.shim() == V2
+    tx.assert_clean()
+    tx("rollback", "txdemo")
+    assert tx.shim() == V1
+    tx.assert_clean()
