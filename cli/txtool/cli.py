@@ -102,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("--all", action="store_true", help="undo the latest `upgrade --all`")
     sp.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    sp.add_argument("--force", action="store_true", help="replace files txtool does not own")
 
     sp = cmd("gc", "remove generations past TXTOOL_KEEP_GENERATIONS")
     sp.add_argument("names", nargs="*", metavar="NAME")
@@ -599,10 +600,11 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     service = _service(args)
     planner = service.planner()
     names = planner.batch_tools() if args.all else args.names
-    plans = [planner.rollback(n, args.to) for n in names]  # bad input fails before any change
+    plans = [planner.rollback(n, args.to, force=args.force) for n in names]  # bad input: here
     if args.dry_run:
         return _dry_run(args, plans)
-    return _render(args, service.rollback(args.names, args.to, everything=args.all))
+    report = service.rollback(args.names, args.to, everything=args.all, force=args.force)
+    return _render(args, report)
 
 
 def cmd_gc(args: argparse.Namespace) -> int:

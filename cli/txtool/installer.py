@@ -255,7 +255,7 @@ class Planner:
             raise UsageError(f"{tool} is not installed")
         return old
 
-    def rollback(self, name: str, to: str | None = None) -> Plan:
+    def rollback(self, name: str, to: str | None = None, *, force: bool = False) -> Plan:
         """Switch the tool back to a kept generation: the one current before by default,
         or ``to`` (a generation number or a version). Offline: the environment is there."""
         old = self._known(name)
@@ -270,7 +270,7 @@ class Planner:
                 executables=target.launchers,
                 number=target.number,
             ),
-            *self._switch(old.name, old, target.env, force=False),
+            *self._switch(old.name, old, target.env, force=force),
         ]
         # What the generation was built with (requirement, options, ...) is in force again.
         meta = {k: v for k, v in target.meta.items() if k != "batch"}

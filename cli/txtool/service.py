@@ -252,14 +252,19 @@ class Service:
         )
 
     def rollback(
-        self, tools: Sequence[str], to: str | None = None, *, everything: bool = False
+        self,
+        tools: Sequence[str],
+        to: str | None = None,
+        *,
+        everything: bool = False,
+        force: bool = False,
     ) -> Report:
         """Switch tools back to a kept generation, offline (``everything``: the tools the
         latest ``upgrade --all`` changed, each to the generation before it)."""
 
         async def act(session: _Session, item: Item) -> Outcome:
             return await self._run_plan(
-                session, item, session.installer.planner().rollback(item.name, to)
+                session, item, session.installer.planner().rollback(item.name, to, force=force)
             )
 
         def batch(session: _Session) -> list[Item]:

@@ -1,13 +1,18 @@
 """The steps of a tool operation, as txengine step types.
 
-install:   resolve -> install-env -> remove-shims -> copy-shims
-upgrade:   resolve -> install-env -> remove-shims -> copy-shims -> remove-env (the old one)
-uninstall: remove-shims -> remove-env
+install:   resolve -> install-env -> remove-shims -> switch-current -> copy-shims
+upgrade:   resolve -> install-env -> remove-shims -> switch-current -> copy-shims
+           [-> prune-envs: the generations that fall out of the keep window]
+rollback:  use-generation -> remove-shims -> switch-current -> copy-shims
+uninstall: remove-shims -> prune-envs (every generation, and the stable path)
 
-Each environment is built at its own path (``tools/NAME/OPID``) beside the old one, so an
-upgrade switches shims from one to the other and the old environment is only stashed
-until commit: reverting needs no network. When resolve finds the installed pins again,
-the later steps record ``skipped`` and touch nothing.
+Each environment is built at its own path (``tools/NAME/ID``) beside the old ones, and
+``tools/NAME/current`` names the current one (``generations.py``); on POSIX the shims are
+links through it, so the shim steps act only on executables that appear or vanish. A
+removed environment is only stashed until commit: reverting needs no network. When
+resolve finds the installed pins again, the later steps record ``skipped`` and touch
+nothing. (``remove-env`` is the removal of releases before generations, kept so that
+their journals still resume and revert.)
 """
 
 from __future__ import annotations

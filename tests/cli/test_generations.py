@@ -276,3 +276,19 @@ def test_a_home_that_refuses_links_has_no_stable_path(tx: Tx) -> None:
     tx("rollback", "txdemo")
     assert tx.shim() == V1
     tx.assert_clean()
+
+
+def test_rollback_keeps_a_shim_that_is_no_longer_txtools(tx: Tx) -> None:
+    """A kept link (not moved by the switch) replaced by the user's own file is checked at
+    the switch as strictly as a moved one: refused and undone, unless --force."""
+    _upgraded(tx)
+    shim = tx.bin / "txdemo"
+    shim.unlink()
+    shim.write_text("#!/bin/sh\necho mine\n")
+    shim.chmod(0o755)
+    line = tx.one_error(tx("rollback", "txdemo", expect=FAILED))
+    assert "no longer txtool's" in line and "--force" in line
+    assert tx.shim() == "mine" and tx.tool("txdemo")["version"] == "2.0"
+    tx("rollback", "txdemo", "--force")
+    assert tx.shim() == V1
+    tx.assert_clean()
