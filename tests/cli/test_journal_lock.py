@@ -153,7 +153,7 @@ def test_lock_busy_names_the_holder(txdemo1, reap) -> None:
 
 
 def _killed_upgrade(tx) -> None:
-    tx("upgrade", "txdemo", failpoints="step.remove-shims.removed=kill", expect=-9)
+    tx("upgrade", "txdemo", failpoints="step.switch-current.switched=kill", expect=-9)
 
 
 @pytest.mark.parametrize("who", ["reused-pid", "zombie"])
@@ -192,8 +192,9 @@ def test_an_operation_of_a_live_txtool_shows_as_running(txdemo1, reap) -> None:
 
 
 def test_compaction_keeps_tools_behind_no_op_upgrades(txdemo1) -> None:
-    """Only the operation that defines a tool stays current; the no-op upgrades after it,
-    and the install it replaced, are history only."""
+    """Only the operations that define a tool stay current (the upgrade, and the install of
+    the generation kept for rollback); the no-op upgrade after them is history only, and
+    `history` leaves it out."""
     tx = txdemo1
     tx("upgrade", "txdemo")  # to 2.0
     tx("upgrade", "txdemo")  # nothing newer: a no-op, the latest operation of the tool
@@ -206,13 +207,12 @@ def test_compaction_keeps_tools_behind_no_op_upgrades(txdemo1) -> None:
     ]
     from txengine import iter_history, load
 
-    assert [v.kind for v in load(tx.journal)] == ["upgrade"]
+    assert [v.kind for v in load(tx.journal)] == ["install", "upgrade"]
     assert [v.kind for v in iter_history(tx.journal)] == ["install", "upgrade", "upgrade"]
     shown = tx("history").stdout.splitlines()  # `history` reads the segment too
-    assert [line.split()[3] for line in shown] == ["install", "upgrade", "upgrade"]
+    assert [line.split()[3] for line in shown] == ["install", "upgrade"]
     assert [op["kind"] for op in json.loads(tx("history", "--json").stdout)] == [
         "install",
-        "upgrade",
         "upgrade",
     ]
     tx.assert_clean()

@@ -25,7 +25,8 @@ def test_install_list_verify(tx) -> None:
     env = Path(entry["environment"])
     assert env.is_dir() and env.parent == tx.home / "tools" / "txdemo"
     assert entry["executables"] == {"txdemo": str(tx.bin / "txdemo")}
-    assert os.readlink(tx.bin / "txdemo") == str(env / "bin" / "txdemo")
+    assert os.readlink(tx.bin / "txdemo") == entry["stable_path"] + "/bin/txdemo"
+    assert os.readlink(entry["stable_path"]) == env.name
     assert sorted(entry["pins"]) == ["txdemo-helper==1.0", "txdemo==1.0"]
 
     assert "txdemo 1.0" in tx("list").stdout
@@ -63,11 +64,12 @@ def test_upgrade_changes_dependency_and_leaves_nothing_behind(txdemo1) -> None:
     assert entry["version"] == "2.0"
     assert "txdemo-helper==2.0" in entry["pins"]
     new_env = Path(entry["environment"])
-    assert not old_env.exists()
+    assert old_env.exists()  # kept as generation 1, for rollback
     # No stray environment, no temp files, no stashed copies left beside the shims.
-    assert tx.envs("txdemo") == [new_env]
+    assert sorted(tx.envs("txdemo")) == sorted([old_env, new_env])
     assert sorted(os.listdir(tx.bin)) == ["txdemo"]
-    assert os.readlink(tx.bin / "txdemo") == str(new_env / "bin" / "txdemo")
+    assert os.readlink(tx.bin / "txdemo") == entry["stable_path"] + "/bin/txdemo"
+    assert os.readlink(entry["stable_path"]) == new_env.name
     stash = tx.journal / "stash"
     assert not stash.exists() or not any(stash.iterdir())
     tx.assert_clean()
@@ -145,7 +147,7 @@ def test_dry_run_upgrade_and_uninstall_change_nothing(txdemo1) -> None:
     tx = txdemo1
     before = tx.digest()
     proc = tx("upgrade", "txdemo", "--dry-run")
-    assert "upgrade txdemo:" in proc.stdout and "remove the old environment" in proc.stdout
+    assert "upgrade txdemo:" in proc.stdout and "switch txdemo to" in proc.stdout
     proc = tx("uninstall", "txdemo", "--dry-run")
     assert "uninstall txdemo:" in proc.stdout and "remove old shims" in proc.stdout
     proc = tx("install", "multitool", *tx.index, "--dry-run", "--json")
@@ -162,14 +164,14 @@ def test_json_outputs_are_one_document_each(tx) -> None:
 
     (installed,) = doc("install", "txdemo==1.0", *tx.index)
     assert installed["action"] == "installed" and installed["version"] == "1.0"
-    tx("upgrade", "txdemo", failpoints="step.remove-shims.removed=kill", expect=-9)
+    tx("upgrade", "txdemo", failpoints="step.switch-current.switched=kill", expect=-9)
     (pending,) = doc("status", expect=3)["incomplete"]
     (resumed,) = doc("resume")
     assert resumed["op"] == pending["op"] and resumed["state"] in ("committed", "done")
     (upgraded,) = doc("upgrade", "txdemo")
     assert upgraded["action"] == "up-to-date" and upgraded["version"] == "2.0"
     assert doc("verify") == {"ok": True, "problems": []}
-    assert [h["kind"] for h in doc("history")] == ["install", "upgrade", "upgrade"]
+    assert [h["kind"] for h in doc("history")] == ["install", "upgrade"]  # no-op: not history
     (removed,) = doc("uninstall", "txdemo")
     assert removed["action"] == "uninstalled" and removed["old_version"] == "2.0"
     assert doc("list") == []

@@ -15,7 +15,7 @@ from txtool.cli import FAILED, INCOMPLETE, INTERRUPTED, OK
 
 
 def _killed_upgrade(tx) -> None:
-    tx("upgrade", "txdemo", failpoints="step.remove-shims.removed=kill", expect=-9)
+    tx("upgrade", "txdemo", failpoints="step.switch-current.switched=kill", expect=-9)
 
 
 def test_a_dead_holders_subject_note_is_not_a_running_txtool(txdemo1, reap) -> None:

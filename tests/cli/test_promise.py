@@ -24,7 +24,10 @@ def _op_of(text: str) -> str:
 def test_in_use_shim_fails_and_keeps_old_version(txdemo1) -> None:
     tx = txdemo1
     shim = tx.bin / "txdemo"
-    proc = tx("upgrade", "txdemo", failpoints=f"fs.link@{shim}=in-use", expect=FAILED)
+    # Copied shims (the Windows path): the upgrade places a new copy of each.
+    proc = tx(
+        "upgrade", "txdemo", failpoints=f"fs.link@{shim}=in-use", expect=FAILED, TXTOOL_SHIMS="copy"
+    )
     err = tx.one_error(proc)
     assert str(shim) in err and IN_USE in err
     assert "upgraded" not in proc.stdout
@@ -40,7 +43,7 @@ def _incomplete_upgrade(tx) -> str:
     # The stash renames bin/txdemo (source) into the stash: not matched. The undo renames the
     # stashed copy (source under journal/stash/) back: that one fails.
     rules = f"fs.link@{shim}=in-use;fs.rename@*/stash/*=in-use"
-    proc = tx("upgrade", "txdemo", failpoints=rules, expect=INCOMPLETE)
+    proc = tx("upgrade", "txdemo", failpoints=rules, expect=INCOMPLETE, TXTOOL_SHIMS="copy")
     err = tx.one_error(proc)
     assert IN_USE in err and "incomplete" in err
     assert "upgraded" not in proc.stdout
@@ -70,7 +73,7 @@ def test_failed_revert_is_incomplete_and_next_upgrade_resumes_it(txdemo1) -> Non
     assert op in proc.stdout + proc.stderr
     assert tx.shim() == "txdemo 2.0 (helper 2.0)"
     assert tx.tool("txdemo")["version"] == "2.0"
-    assert len(tx.envs("txdemo")) == 1
+    assert len(tx.envs("txdemo")) == 2  # 1.0's kept as a generation
     tx.assert_clean()
     # Now, and only now, the tool is up to date.
     assert "up to date" in tx("upgrade", "txdemo").stdout
@@ -89,9 +92,9 @@ def test_failed_revert_then_resume_revert_restores_old_version(txdemo1) -> None:
 
 
 def _killed_upgrade(tx) -> None:
-    proc = tx(
-        "upgrade", "txdemo", failpoints="step.remove-shims.removed=kill", expect=-signal.SIGKILL
-    )
+    # Copied shims (the Windows path) are moved at each upgrade: killed with the old one gone.
+    fail = "step.remove-shims.removed=kill"
+    proc = tx("upgrade", "txdemo", failpoints=fail, expect=-signal.SIGKILL, TXTOOL_SHIMS="copy")
     assert "upgraded" not in proc.stdout
     assert not os.path.lexists(tx.bin / "txdemo")
     status = tx("status", expect=INCOMPLETE)
@@ -105,7 +108,7 @@ def test_sigkill_then_resume_rolls_forward(txdemo1) -> None:
     proc = tx("resume")
     assert "finished upgrade txdemo" in proc.stdout
     assert tx.shim() == "txdemo 2.0 (helper 2.0)"
-    assert len(tx.envs("txdemo")) == 1
+    assert len(tx.envs("txdemo")) == 2  # 1.0's kept as a generation
     tx.assert_clean()
 
 
@@ -158,7 +161,8 @@ def test_upgrade_all(tx) -> None:
 def test_upgrade_all_carries_on_past_one_failure(tx) -> None:
     tx.install("txdemo==1.0", "multitool==1.0", "slowtool==1.0")
     shim = tx.bin / "slowtool"
-    proc = tx("upgrade", "--all", failpoints=f"fs.link@{shim}=in-use", expect=FAILED)
+    fail = f"fs.link@{shim}=in-use"  # copied shims: each upgrade places new ones
+    proc = tx("upgrade", "--all", failpoints=fail, expect=FAILED, TXTOOL_SHIMS="copy")
     err = tx.one_error(proc)
     assert err.startswith("txtool: error: slowtool:") and IN_USE in err
     assert "upgraded txdemo 1.0 -> 2.0" in proc.stdout
@@ -246,7 +250,8 @@ def test_old_shim_in_use_windows_rule_upgrade_succeeds_cleanup_later(txdemo1) ->
     # The peer's bug, done right: the old shim is held open (renamed aside, never deleted or
     # overwritten while in use). The upgrade commits; deleting the stash waits for a later run.
     tx = txdemo1
-    proc = tx("upgrade", "txdemo", TXENGINE_FS_BUSY=str(tx.bin / "txdemo"))
+    busy = str(tx.bin / "txdemo")
+    proc = tx("upgrade", "txdemo", TXENGINE_FS_BUSY=busy, TXTOOL_SHIMS="copy")
     assert "upgraded txdemo 1.0 -> 2.0" in proc.stdout
     assert tx.shim() == "txdemo 2.0 (helper 2.0)"
     status = tx("status")
@@ -258,7 +263,7 @@ def test_old_shim_in_use_windows_rule_upgrade_succeeds_cleanup_later(txdemo1) ->
     assert "all operations complete" in tx("status").stdout
     stash = tx.journal / "stash"
     assert not stash.exists() or not any(stash.iterdir())
-    assert len(tx.envs("txdemo")) == 1
+    assert len(tx.envs("txdemo")) == 2  # 1.0's kept as a generation
     tx.assert_clean()
 
 
