@@ -45,7 +45,7 @@ def test_upgrade_with_the_old_shim_in_use(wheels: Path, tmp_path: Path) -> None:
     tc.txtool(world, "install", "txdemo==1.0", *tc.source(wheels), check=True)
     shim = world / "bin" / "txdemo"
     busy = {"TXENGINE_FS_BUSY": str(shim)}
-    proc = tc.txtool(world, "upgrade", "txdemo", env=busy)
+    proc = tc.txtool(world, "upgrade", "txdemo@latest", env=busy)
     # remove-shims renames the busy shim aside, so the upgrade goes through...
     assert proc.returncode == 0, proc.stderr
     assert _run(shim).startswith("txdemo 2.0 (helper 2.0)")
@@ -102,7 +102,7 @@ def test_renamed_aside_shim_in_use_is_cleaned_later(wheels: Path, tmp_path: Path
         "TXENGINE_FS_BUSY": str(shim),
         "TXENGINE_FAILPOINTS": f"fs.rename@{shim}#1=error:EXDEV",
     }
-    proc = tc.txtool(world, "upgrade", "txdemo", env=env)
+    proc = tc.txtool(world, "upgrade", "txdemo@latest", env=env)
     assert proc.returncode == 0, proc.stderr
     assert _run(shim).startswith("txdemo 2.0")
     aside = [p.name for p in (world / "bin").iterdir() if p.name.startswith(".txdemo.txtool-")]
