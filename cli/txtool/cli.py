@@ -58,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     source_options(sp)
     sp.add_argument("--force", action="store_true", help="replace files txtool does not own")
     sp.add_argument(
+        "-e", "--editable", action="store_true", help="install a local project directory editable"
+    )
+    sp.add_argument(
         "--with", dest="plugins", action="append", metavar="PKG", help="a plugin (repeatable)"
     )
     sp.add_argument(
@@ -85,7 +88,10 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("names", nargs="+", metavar="NAME")
     sp.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
 
-    cmd("list", "list installed tools")
+    sp = cmd("list", "list installed tools")
+    sp.add_argument(
+        "--outdated", action="store_true", help="only tools an upgrade would move, and to what"
+    )
 
     sp = cmd("reinstall", "rebuild tools from their recorded spec, extras, plugins and options")
     sp.add_argument("names", nargs="*", metavar="NAME")
@@ -295,6 +301,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     from .reading import running as running_now
     from .tools import incomplete_by_tool, project
 
+    if args.outdated:
+        return _list_outdated(args)
     state = _state()
     running = running_now(_locations(), state)
     tools = project(state)
@@ -323,6 +331,32 @@ def cmd_list(args: argparse.Namespace) -> int:
     _emit(args, data, text)
     stuck = [v for v in incomplete_by_tool(state).values() if v.id not in running]
     return INCOMPLETE if stuck else OK
+
+
+def _list_outdated(args: argparse.Namespace) -> int:
+    """Each tool an upgrade would move within its recorded spec, resolved without the lock
+    and without writing anything."""
+    from .preview import outdated
+    from .tools import project
+
+    state = _state()
+    tools = project(state)
+    changes = outdated(_locations(), state)
+    moving = [c for c in changes if c.outdated]
+    failed = [c for c in changes if c.error is not None]
+    data = [tools[c.tool].to_json() | {"latest": c.new} for c in moving]
+    data += [tools[c.tool].to_json() | {"latest": None, "error": c.error} for c in failed]
+
+    def text() -> None:
+        for c in moving:
+            print(f"{c.tool} {c.old} -> {c.new}")
+        if not moving and not failed:
+            print("every tool is up to date")
+
+    _emit(args, data, text)
+    for c in failed:
+        print(f"txtool: error: cannot check {c.tool}: {c.error}", file=sys.stderr)
+    return FAILED if failed else OK
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -434,6 +468,7 @@ def _options(args: argparse.Namespace) -> Options:
         index,
         args.backend,
         getattr(args, "force", False),
+        editable=getattr(args, "editable", False),
         plugins=_given(getattr(args, "plugins", None)),
         apps_from=_given(getattr(args, "apps_from", None)),
         include_deps=getattr(args, "include_deps", None),
@@ -476,22 +511,33 @@ def _render(args: argparse.Namespace, report: Report) -> int:
 
 def _dry_run(args: argparse.Namespace, plans: list[Any]) -> int:
     from .output import outcome_line
+    from .preview import changes
+
+    # from -> to for every tool: each plan resolved as its run would, nothing journaled.
+    found = iter(changes([p for p in plans if hasattr(p, "steps")]))
+    shown = [(p, next(found) if hasattr(p, "steps") else None) for p in plans]
 
     def text() -> None:
-        for plan in plans:
-            if not hasattr(plan, "steps"):
+        for plan, change in shown:
+            if change is None:
                 print(outcome_line(plan))
                 continue
-            print(f"{plan.kind} {plan.tool}:")
+            print(change.text())
             for i, step in enumerate(plan.steps, 1):
                 print(f"  {i}. {step.describe()}")
 
-    _emit(args, [p.to_json() for p in plans], text)
+    _emit(args, [p.to_json() | (c.to_json() if c else {}) for p, c in shown], text)
     return OK
 
 
 def cmd_install(args: argparse.Namespace) -> int:
+    from .sources import Probe, name_all
+
     opts = _options(args)
+    # A path or a URL becomes `name @ URL`: the tool's name, from its metadata, is known
+    # before anything is planned or locked.
+    probe = Probe(opts.python, opts.index, opts.backend)
+    args.specs = name_all(args.specs, probe, editable=opts.editable)
     service = _service(args)
     # Plan once against the unlocked journal: bad input fails here, before anything exists.
     planner = service.planner()

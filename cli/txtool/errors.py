@@ -27,6 +27,11 @@ class NeedsResume(Exception):
         )
 
 
+class ResolveFailed(Exception):
+    """The resolver could not read a source named on the command line (to learn the tool's
+    name) before any operation started: nothing changed."""
+
+
 def code_of(e: BaseException) -> int:
     """The exit code an error means on its own (docs/cli.md)."""
     from .names import BadName  # only a command that parsed a name can raise it
@@ -48,5 +53,13 @@ def reported_code(e: BaseException) -> int | None:
     """The exit code of an error the command line reports in one line; None for a bug."""
     from .names import BadName
 
-    expected = (UsageError, BadName, BadSetting, UnsafeLocation, NeedsResume, TxError)
+    expected = (
+        UsageError,
+        BadName,
+        BadSetting,
+        UnsafeLocation,
+        NeedsResume,
+        TxError,
+        ResolveFailed,
+    )
     return code_of(e) if isinstance(e, expected) else None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from packaging.utils import canonicalize_name
@@ -18,10 +18,10 @@ from packaging.utils import canonicalize_name
 from txengine import Engine, JournalState, Observer, OperationView, Step
 
 from . import backend as be
-from . import names
+from . import names, sources
 from .errors import NeedsResume, UsageError
 from .locations import Locations
-from .specs import Wants, executable_sources, plugin_requirements, split_latest
+from .specs import Wants, executable_sources, plugin_requirements
 from .steps import STEP_TYPES, CopyShims, InstallEnv, RemoveEnv, RemoveShims, Resolve
 from .tools import Tool, incomplete_by_tool, project
 from .verify import env_problem
@@ -84,6 +84,7 @@ class Options:
     index: be.IndexOptions | None = None
     backend: str | None = None
     force: bool = False
+    editable: bool = False  # install the local project directory with -e
     plugins: tuple[str, ...] | None = None  # --with; None keeps the recorded plugins
     apps_from: tuple[str, ...] | None = None  # --with-executables-from; None keeps the record
     include_deps: bool | None = None  # --include-deps; None keeps the record
@@ -144,13 +145,16 @@ class Planner:
         current: list[str] | None,
     ) -> Plan:
         python = _find_python(opts.python) if opts.python or old is None else old.python
-        index = (opts.index or be.IndexOptions()) if old is None else _recorded_index(old, opts)
         backend = _backend_name(opts.backend or (old.options.get("backend") if old else None))
+        index = _effective_index(backend, opts) if old is None else _recorded_index(old, opts)
         try:
             be.check_local_locations(index)  # a missing --find-links dir is bad input
         except be.BackendError as e:
             raise UsageError(str(e)) from None
         common: dict[str, Any] = {"python": python, "index": index.to_dict(), "backend": backend}
+        source = sources.planned(
+            wants.requirement, opts.editable, old.options.get("source") if old else None
+        )
         steps: list[Step] = [
             Resolve(
                 tool=tool,
@@ -162,6 +166,7 @@ class Planner:
             InstallEnv(
                 tool=tool,
                 env=self._new_env(tool),
+                editable=source.editable,
                 **common,
                 apps_from=list(wants.apps_from),
                 include_deps=wants.include_deps,
@@ -178,13 +183,18 @@ class Planner:
         if old is not None:
             steps.append(RemoveEnv(env=old.env))
         meta = wants.meta() | {
-            "options": {"index": index.to_dict(), "python": python, "backend": backend},
+            "options": {
+                "index": index.to_dict(),
+                "python": python,
+                "backend": backend,
+                "source": source.to_dict(),
+            },
         }
         old_python = _python_version(old) if old is not None and python != old.python else None
         return Plan(kind, tool, steps, meta, old, old_python=old_python)
 
     def install(self, spec: str, opts: Options) -> Plan | Outcome:
-        req = names.requirement(split_latest(spec)[0])  # installing is "the newest" already
+        req = names.requirement(spec)
         tool = canonicalize_name(req.name)
         self._check_incomplete(tool)
         old = self.tools.get(tool)
@@ -209,7 +219,7 @@ class Planner:
 
     def check_upgradable(self, name: str) -> str:
         """The tool's canonical name, if upgrade can act on it (installed, or incomplete)."""
-        tool = canonicalize_name(names.requirement(split_latest(name)[0]).name)
+        tool = canonicalize_name(names.requirement(name).name)
         if tool not in self.tools and tool not in self.incomplete:
             raise UsageError(f"{tool} is not installed (install it with `txtool install {tool}`)")
         return tool
@@ -222,13 +232,15 @@ class Planner:
 
     def upgrade(self, name: str, opts: Options) -> Plan:
         """The newest release within the recorded spec; a new spec replaces it (keeping the
-        recorded extras unless it names others), ``NAME@latest`` lifts its pin."""
-        text, latest = split_latest(name)
-        req = names.requirement(text)
+        recorded extras unless it names others), ``NAME@latest`` lifts its pin; a tool from
+        a directory, a file or a URL goes back there (``sources.kept``)."""
+        req = names.requirement(name)
+        latest = names.is_latest(name)
         tool = canonicalize_name(req.name)
         old = self._installed(tool)
         recorded = _wants(old)
         wants = recorded.respecified(req, latest=latest)
+        wants = replace(wants, requirement=sources.kept(wants.requirement, name, old.requirement))
         same_python = opts.python is None or _find_python(opts.python) == old.python
         # A broken environment is rebuilt even when the pins are the same: never "up to
         # date"; so is one whose spec changed, so that the new spec is what is recorded.
@@ -305,6 +317,15 @@ def _python_version(tool: Tool) -> str:
     except OSError:
         pass
     return tool.python
+
+
+def _effective_index(backend: str, opts: Options) -> be.IndexOptions:
+    """What the command line gives over the backend's own configuration, recorded so that
+    an upgrade resolves from the same place."""
+    try:
+        return be.effective_index(backend, opts.index, os.environ)
+    except be.BackendError as e:
+        raise UsageError(str(e)) from None
 
 
 def _recorded_index(old: Tool, opts: Options) -> be.IndexOptions:

@@ -7,11 +7,12 @@ A step that found nothing to do (resolve found the installed pins) records :clas
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
-from txengine import Result
+if TYPE_CHECKING:  # a type only: `list` reads results without the engine's step machinery
+    from txengine import Result
 
 
 class _Result(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
@@ -31,11 +32,18 @@ class Skipped(_Result, frozen=True):
 
 
 class Resolved(_Result, frozen=True):
-    """resolve: the exact pins, the tool's own version, and whether they are the installed."""
+    """resolve: the exact pins, the tool's own version, and whether they are the installed.
+
+    ``version`` is empty when the tool's pin is a direct reference (a directory, a file, a
+    URL): its version is known once built (install-env's :class:`EnvInstalled`)."""
 
     pins: list[str]
-    version: str
     unchanged: bool
+    version: str = ""
+
+    def record(self) -> Result:
+        # Always with "version", as txtool 0.1.0 wrote it (omit_defaults would drop "").
+        return {"pins": self.pins, "version": self.version, "unchanged": self.unchanged}
 
 
 class EnvInstalled(_Result, frozen=True):

@@ -53,7 +53,6 @@ from .locations import Locations
 from .names import BadName
 from .output import Reporter
 from .reading import read_state
-from .specs import split_latest
 from .steps import check_journal
 from .tools import current
 
@@ -562,7 +561,7 @@ def _committed(item: Item, view: OperationView) -> Outcome:
 
 
 def _tool_of(spec: str) -> str:
-    return canonicalize_name(names.requirement(split_latest(spec)[0]).name)
+    return canonicalize_name(names.requirement(spec).name)
 
 
 def _nothing_to_undo(view: OperationView) -> bool:

@@ -5,7 +5,7 @@ plugins resolved together with it (``--with``, ``inject``) and, on request, the 
 of some of its dependencies (``--with-executables-from``, ``--include-deps``). All of it is
 recorded in each operation's meta, and every later plan (upgrade, reinstall, inject,
 ``install --force``) starts from the record: a recorded pin holds until a new spec or
-``@latest`` replaces it, recorded extras hold unless a new spec names others, plugins hold
+``NAME@latest`` replaces it, recorded extras hold unless a new spec names others, plugins hold
 until ``uninject``.
 """
 
@@ -21,20 +21,11 @@ from packaging.utils import canonicalize_name
 from . import names
 from .errors import UsageError
 
-#: The suffix that asks ``upgrade`` for the newest release, whatever the recorded pin.
-LATEST = "@latest"
 
-
-def split_latest(text: str) -> tuple[str, bool]:
-    """``NAME@latest`` -> (``NAME``, True); anything else as it is, with False."""
-    if text.endswith(LATEST) and "://" not in text:
-        return text[: -len(LATEST)], True
-    return text, False
-
-
-def _spec(name: str, extras: Iterable[str], specifier: str) -> str:
+def _spec(name: str, extras: Iterable[str], specifier: str, url: str | None = None) -> str:
     extra = ",".join(sorted(extras))
-    return f"{name}[{extra}]{specifier}" if extra else f"{name}{specifier}"
+    named = f"{name}[{extra}]" if extra else name
+    return f"{named} @ {url}" if url else f"{named}{specifier}"
 
 
 @dataclass(frozen=True)
@@ -89,10 +80,12 @@ class Wants:
 
     def respecified(self, req: Requirement, *, latest: bool = False) -> Wants:
         """This request after ``upgrade SPEC`` or ``install --force SPEC``: a version
-        constraint in ``req`` replaces the recorded one, ``latest`` drops it, neither keeps
-        it; extras in ``req`` replace the recorded ones, none keeps them."""
+        constraint (or a source) in ``req`` replaces the recorded one, ``latest`` drops it,
+        neither keeps it; extras in ``req`` replace the recorded ones, none keeps them."""
         old = self.req
         extras = req.extras or old.extras
+        if req.url:  # a new source (sources.kept takes a recorded one back on upgrade)
+            return replace(self, requirement=_spec(req.name, extras, "", req.url))
         if req.specifier:
             specifier = str(req.specifier)
         elif latest:

@@ -18,8 +18,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from packaging.utils import canonicalize_name
-
 from txengine import (
     JournalState,
     OperationView,
@@ -36,8 +34,9 @@ from txengine import (
 )
 
 from . import backend as be
+from .backend.pins import is_rebuilt, pin_name
 from .locations import DIR_MODE, Locations, UnsafeLocation
-from .names import BadName, executable_name, tool_name
+from .names import BadName, executable_name, requirement, tool_name
 from .results import (
     EnvInstalled,
     EnvRemoved,
@@ -105,7 +104,10 @@ def _remove_if_empty(ctx: StepContext, directory: Path) -> None:
 
 
 class Resolve(Step, frozen=True):
-    """Exact pins for the tool and its dependencies; recorded once, reused on resume."""
+    """Exact pins for the tool and its dependencies; recorded once, reused on resume.
+
+    ``requirement`` names the source too (``name @ URL`` for a directory, a file, a URL or
+    a repository): a resume or an upgrade goes back to where the user pointed."""
 
     kind = "resolve"
     tool: str
@@ -119,10 +121,14 @@ class Resolve(Step, frozen=True):
     def describe(self) -> str:
         return " ".join(["resolve", self.requirement, *(f"--with {p}" for p in self.plugins)])
 
-    async def apply(self, ctx: StepContext) -> Result:
-        if ctx.recorded is not None:
-            return ctx.recorded  # resolution is not repeatable: a resume installs these pins
-        ctx.failpoint("start")
+    async def resolved(self) -> Resolved:
+        """The resolution as this step would record it, without the journal (a dry run and
+        ``list --outdated`` show it)."""
+        try:
+            for typed in (self.requirement, *self.plugins):
+                requirement(typed)  # read back from a journal: checked as if typed
+        except BadName as e:
+            raise StepError(str(e)) from None
         backend = be.get_backend(self.backend)
         pins = await backend.resolve(
             self.requirement,
@@ -130,18 +136,24 @@ class Resolve(Step, frozen=True):
             be.IndexOptions.from_dict(self.index),
             plugins=self.plugins,
         )
-        version = next(
-            (
-                p.split("==", 1)[1]
-                for p in pins
-                if canonicalize_name(p.split("==", 1)[0]) == self.tool
-            ),
-            None,
-        )
-        if version is None:
+        own = next((p for p in pins if pin_name(p) == self.tool), None)
+        if own is None:
             raise StepError(f"resolving {self.requirement} did not select {self.tool} itself")
-        unchanged = self.current is not None and sorted(self.current) == sorted(pins)
-        return Resolved(pins=pins, version=version, unchanged=unchanged).record()
+        # A direct reference has no version before it is built: install-env reads it.
+        version = own.split("==", 1)[1] if "==" in own else ""
+        # A directory, a file or a URL may hold something new under the same pin.
+        unchanged = (
+            self.current is not None
+            and sorted(self.current) == sorted(pins)
+            and not any(is_rebuilt(p) for p in pins)
+        )
+        return Resolved(pins=pins, version=version, unchanged=unchanged)
+
+    async def apply(self, ctx: StepContext) -> Result:
+        if ctx.recorded is not None:
+            return ctx.recorded  # resolution is not repeatable: a resume installs these pins
+        ctx.failpoint("start")
+        return (await self.resolved()).record()
 
     async def revert(self, ctx: StepContext, result: Result | None) -> None:
         return None  # nothing on disk
@@ -156,6 +168,7 @@ class InstallEnv(Step, frozen=True):
     python: str
     index: dict[str, Any]
     backend: str
+    editable: bool = False  # the tool's own pin (a project directory) installed with -e
     apps_from: list[str] = []  # dependencies whose executables get shims too
     include_deps: bool = False  # every dependency's executables get shims too
 
@@ -174,7 +187,9 @@ class InstallEnv(Step, frozen=True):
         backend = be.get_backend(self.backend)
         await backend.create_env(env, self.python)
         ctx.failpoint("created", env)
-        await backend.install(env, resolved.pins, be.IndexOptions.from_dict(self.index))
+        editable = [self.tool] if self.editable else []
+        index = be.IndexOptions.from_dict(self.index)
+        await backend.install(env, resolved.pins, index, editable)
         ctx.failpoint("installed", env)
         installed = be.inspect_env(env, self.tool)
         executables = _executables(env, installed)
@@ -189,7 +204,7 @@ class InstallEnv(Step, frozen=True):
 
     def _exposed_deps(self, resolved: Resolved) -> list[str]:
         """The distributions besides the tool whose executables are asked for."""
-        pinned = [canonicalize_name(p.split("==", 1)[0]) for p in resolved.pins]
+        pinned = [pin_name(p) for p in resolved.pins]
         if self.include_deps:
             return [d for d in pinned if d != self.tool]
         missing = [d for d in self.apps_from if d not in pinned]

@@ -44,6 +44,7 @@ class Tool:
             "executables": self.shims,
             "pins": self.pins,
             "options": self.options,
+            "source": self.options.get("source") or {"kind": "index"},
             "spec": self.requirement,
             "extras": extras_of(self.requirement),
             "plugins": self.plugins,
@@ -54,7 +55,7 @@ class Tool:
 
 # The extras of a recorded spec (``black[d,jupyter]<26``), read without ``packaging``: the
 # read-only commands do not import it (docs/performance.md).
-_EXTRAS = re.compile(r"^[^\[]*\[([^\]]*)\]")
+_EXTRAS = re.compile(r"^\s*[A-Za-z0-9._-]+\s*\[([^\]]*)\]")
 
 
 def extras_of(requirement: str) -> list[str]:
@@ -105,7 +106,8 @@ def project(state: JournalState) -> dict[str, Tool]:
         tools[view.subject] = Tool(
             name=view.subject,
             requirement=view.meta.get("requirement", view.subject),
-            version=resolved.version,
+            # A direct reference's version is known once built (install-env's result).
+            version=installed.version if installed else resolved.version,
             pins=resolved.pins,
             env=install["env"],
             python=install["python"],

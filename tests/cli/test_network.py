@@ -31,3 +31,38 @@ def test_install_upgrade_uninstall_ruff_from_pypi(tmp_path: Path) -> None:
     assert _txtool(tmp_path, "verify").returncode == 0
     assert _txtool(tmp_path, "uninstall", "ruff").returncode == 0
     assert not os.path.lexists(shim)
+
+
+def test_name_at_version_then_at_latest_from_pypi(tmp_path: Path) -> None:
+    import json
+
+    assert _txtool(tmp_path, "install", "ruff@0.9.2").returncode == 0
+    (entry,) = json.loads(_txtool(tmp_path, "list", "--json").stdout)
+    assert entry["version"] == "0.9.2" and entry["requirement"] == "ruff==0.9.2"
+    upgrade = _txtool(tmp_path, "upgrade", "ruff@latest")
+    assert upgrade.returncode == 0 and "upgraded ruff 0.9.2 -> " in upgrade.stdout
+    assert _txtool(tmp_path, "verify").returncode == 0
+
+
+def test_a_vcs_url_and_a_direct_url_from_the_real_index(tmp_path: Path) -> None:
+    import json
+    import urllib.request
+
+    vcs = _txtool(tmp_path, "install", "git+https://github.com/pyjokes/pyjokes")
+    assert vcs.returncode == 0, vcs.stderr
+    (entry,) = json.loads(_txtool(tmp_path, "list", "--json").stdout)
+    assert entry["name"] == "pyjokes" and entry["source"]["kind"] == "vcs"
+    assert _txtool(tmp_path, "uninstall", "pyjokes").returncode == 0
+
+    with urllib.request.urlopen("https://pypi.org/pypi/pyjokes/0.8.3/json", timeout=30) as r:
+        urls = json.load(r)["urls"]
+    wheel = next(u["url"] for u in urls if u["filename"].endswith(".whl"))
+    direct = _txtool(tmp_path, "install", f"pyjokes @ {wheel}")
+    assert direct.returncode == 0, direct.stderr
+    assert json.loads(_txtool(tmp_path, "list", "--json").stdout)[0]["source"] == {
+        "kind": "url",
+        "location": wheel,
+        "editable": False,
+    }
+    assert _txtool(tmp_path, "upgrade", "pyjokes").returncode == 0  # fetched again
+    assert _txtool(tmp_path, "verify").returncode == 0

@@ -65,6 +65,8 @@ def test_read_only_commands_import_no_installer(txdemo1, argv: list[str]) -> Non
     loaded = {ln.rsplit("|", 1)[1].strip() for ln in proc.stderr.splitlines() if "|" in ln}
     heavy = {"txtool.installer", "txtool.service", "txtool.steps", "txtool.backend", "packaging"}
     assert loaded and not heavy & loaded, sorted(heavy & loaded)
+    # Reading needs neither an event loop nor the lifecycle's machine library nor file locks.
+    assert not {"anyio", "transitions", "filelock"} & loaded, argv
     if argv == ["--version"]:
         assert "txengine" not in loaded and "anyio" not in loaded
 

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import re
 import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from packaging.utils import canonicalize_name
 
 from .errors import BackendError
+
+if TYPE_CHECKING:
+    import importlib.metadata
 
 _WINDOWS = sys.platform == "win32"
 
@@ -49,6 +52,8 @@ def _site_packages(env: Path) -> list[Path]:
 
 def distributions(env: Path) -> dict[str, importlib.metadata.Distribution]:
     """Every distribution installed in the environment, by canonical name (read, not run)."""
+    import importlib.metadata  # here, as in inspect_env: only what reads an env pays for it
+
     paths = [str(p) for p in _site_packages(Path(env))]
     found = importlib.metadata.distributions(path=paths) if paths else ()
     return {canonicalize_name(d.metadata["Name"]): d for d in found if d.metadata["Name"]}
@@ -56,6 +61,8 @@ def distributions(env: Path) -> dict[str, importlib.metadata.Distribution]:
 
 def inspect_env(env: Path, dist: str) -> Installed:
     """Read an installed distribution's version and entry points without running the env."""
+    import importlib.metadata  # here: ~20 ms of imports, paid only by what reads an env
+
     env = Path(env)
     want = canonicalize_name(dist)
     paths = [str(p) for p in _site_packages(env)]

@@ -45,9 +45,9 @@ def unmask_url(url: str, env_var: str) -> str:
         return url
     if url in _SECRETS:
         return _SECRETS[url]
-    given = os.environ.get(env_var)
-    if given and mask_url(given) == url:
-        return given
+    for given in (os.environ.get(env_var) or "").split():
+        if mask_url(given) == url:
+            return given
     host = parts.netloc.rpartition("@")[2]
     return urlunsplit(parts._replace(netloc=f"{parts.username}@{host}"))
 
@@ -66,29 +66,39 @@ class IndexOptions:
     index_url: str | None = None
     find_links: tuple[str, ...] = ()
     no_index: bool = False
+    extra_index_urls: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # Accept lists (e.g. from JSON) but keep the dataclass hashable.
         object.__setattr__(self, "find_links", tuple(self.find_links))
+        object.__setattr__(self, "extra_index_urls", tuple(self.extra_index_urls))
 
     def to_dict(self) -> dict[str, Any]:
-        """What is journaled and shown: the index URL's password masked (see :func:`mask_url`)."""
-        return {
+        """What is journaled and shown: each index URL's password masked (see :func:`mask_url`)."""
+        out: dict[str, Any] = {
             "index_url": None if self.index_url is None else mask_url(self.index_url),
             "find_links": list(self.find_links),
             "no_index": self.no_index,
         }
+        if self.extra_index_urls:  # absent as txtool 0.1.0 wrote it when there are none
+            out["extra_index_urls"] = [mask_url(u) for u in self.extra_index_urls]
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> IndexOptions:
         index_url = d.get("index_url")
         find_links = d.get("find_links") or ()
+        extra = d.get("extra_index_urls") or ()
         if index_url is not None and not isinstance(index_url, str):
             raise ValueError(f"index_url must be a string, not {type(index_url).__name__}")
-        if isinstance(find_links, str) or not all(isinstance(x, str) for x in find_links):
-            raise ValueError("find_links must be a list of strings")
+        for name, value in (("find_links", find_links), ("extra_index_urls", extra)):
+            if isinstance(value, str) or not all(isinstance(x, str) for x in value):
+                raise ValueError(f"{name} must be a list of strings")
         return cls(
-            index_url=index_url, find_links=tuple(find_links), no_index=bool(d.get("no_index"))
+            index_url=index_url,
+            find_links=tuple(find_links),
+            no_index=bool(d.get("no_index")),
+            extra_index_urls=tuple(extra),
         )
 
     def merged(self, override: IndexOptions | None) -> IndexOptions:
@@ -99,7 +109,8 @@ class IndexOptions:
         find_links = override.find_links or self.find_links
         # Naming an index on the command line means "use an index": it clears a recorded --no-index.
         no_index = override.no_index or (self.no_index and override.index_url is None)
-        return IndexOptions(index_url=index_url, find_links=find_links, no_index=no_index)
+        extra = override.extra_index_urls or self.extra_index_urls
+        return IndexOptions(index_url, find_links, no_index, extra)
 
 
 def _local_path(location: str) -> Path | None:
@@ -143,6 +154,18 @@ def index_flags(index: IndexOptions) -> list[str]:
 
 
 def index_env(env: dict[str, str], index: IndexOptions, var: str) -> dict[str, str]:
+    """``env`` with the index URLs (``var``, e.g. ``UV_INDEX_URL``, and its extra-index
+    twin), their passwords restored where this process knows them."""
     if index.index_url is not None:
         env[var] = unmask_url(index.index_url, var)
+    if index.extra_index_urls:
+        extra_var = var.replace("INDEX_URL", "EXTRA_INDEX_URL")
+        env[extra_var] = " ".join(unmask_url(u, extra_var) for u in index.extra_index_urls)
     return env
+
+
+def is_bare_url(requirement: str) -> bool:
+    """An unnamed direct reference (``git+https://...``, ``file:///...``): the resolver
+    reads its name from its metadata."""
+    scheme = urlsplit(requirement).scheme
+    return "://" in requirement and bool(scheme) and " " not in requirement.strip()

@@ -10,11 +10,23 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from packaging.utils import canonicalize_name
 
 from .common import check_install, empty_or_missing, pin, run, sorted_pins, validate_requirement
+from .config import remember_secrets
 from .environments import env_python
 from .errors import KIND_PATTERNS, BackendError, classify
-from .options import IndexOptions, check_local_locations, index_env, index_flags
+from .options import (
+    IndexOptions,
+    check_local_locations,
+    index_env,
+    index_flags,
+    is_bare_url,
+)
+from .pins import install_args, is_rebuilt
 
 _PIP_CONNECT = re.compile(r"Failed to establish a new connection: ([^'\")]+)")
 
@@ -38,27 +50,50 @@ def _pip_message(stderr: str) -> str | None:
     return None
 
 
+def _arg(requirement: str) -> str:
+    """``requirement`` as pip takes it: older pips refuse ``name @ git+file:///path`` (a URL
+    without a host), so such a reference goes bare; pip reads its name from its metadata."""
+    _, sep, url = requirement.partition(" @ ")
+    parts = urlsplit(url.strip())
+    if sep and "+" in parts.scheme and not parts.netloc:
+        return url.strip()
+    return requirement
+
+
+def _pin(item: dict[str, Any]) -> str:
+    """One entry of pip's installation report as a pin: ``name==version``, or for a direct
+    reference ``name @ URL`` (a VCS URL with the commit pip checked out)."""
+    name = item["metadata"]["name"]
+    if not item.get("is_direct"):
+        return pin(name, item["metadata"]["version"])
+    info = item["download_info"]
+    url = str(info["url"])
+    vcs = info.get("vcs_info")
+    if vcs:
+        url = f"{vcs['vcs']}+{url}@{vcs['commit_id']}"
+    return f"{canonicalize_name(name)} @ {url}"
+
+
 class PipBackend:
     """Drives the pip of the interpreter running txtool, pointed at targets with `--python`."""
 
     name = "pip"
 
-    def __init__(self, *, honor_config: bool = False) -> None:
+    def __init__(self) -> None:
         # The tool envs are made --without-pip, so txtool's own pip does the work (pip >= 22.3).
         if importlib.util.find_spec("pip") is None:
             raise BackendError(
                 "the pip backend needs pip in txtool's own environment", kind="failed"
             )
         self.pip = [sys.executable, "-m", "pip"]
-        self.honor_config = honor_config
 
     def _env(self, index: IndexOptions | None = None) -> dict[str, str]:
         env = dict(os.environ)
+        remember_secrets(self.name, env)
         if index is not None:
             index_env(env, index, "PIP_INDEX_URL")
-        if not self.honor_config:
-            # Config files ignored (like uv --no-config); PIP_* env vars still honored.
-            env["PIP_CONFIG_FILE"] = os.devnull
+        # pip.conf (global, user, site, PIP_CONFIG_FILE) and PIP_* apply as pipx applies
+        # them: pip reads no configuration from the current directory.
         env["PIP_REQUIRE_VIRTUALENV"] = "0"  # resolving against a base interpreter is fine
         env.pop("VIRTUAL_ENV", None)
         return env
@@ -67,21 +102,28 @@ class PipBackend:
         return ["--no-input", "--disable-pip-version-check"]
 
     async def resolve(
-        self, requirement: str, python: str, index: IndexOptions, *, plugins: Sequence[str] = ()
+        self,
+        requirement: str,
+        python: str,
+        index: IndexOptions,
+        *,
+        deps: bool = True,
+        plugins: Sequence[str] = (),
     ) -> list[str]:
         """Exact pins for ``requirement`` and ``plugins``, resolved together."""
         for r in (requirement, *plugins):
-            validate_requirement(r)
+            if not is_bare_url(r):
+                validate_requirement(r)
         check_local_locations(index)
         cmd = [*self.pip, "--python", python, "install", "--dry-run", "--ignore-installed"]
         cmd += ["--quiet", "--report", "-", *self._common(), *index_flags(index)]
-        cmd += [requirement, *plugins]
+        cmd += [*([] if deps else ["--no-deps"]), _arg(requirement), *plugins]
         out = await run(
             cmd, what=f"cannot resolve {requirement}", env=self._env(index), message=_pip_message
         )
         try:
             report = json.loads(out)
-            pins = [pin(i["metadata"]["name"], i["metadata"]["version"]) for i in report["install"]]
+            pins = [_pin(i) for i in report["install"]]
         except (ValueError, KeyError, TypeError) as e:
             raise BackendError(
                 f"cannot resolve {requirement}: unreadable pip report ({e})",
@@ -100,10 +142,17 @@ class PipBackend:
         cmd = [python, "-m", "venv", "--without-pip", os.fspath(env)]
         await run(cmd, what=f"cannot create environment {env}", env=self._env())
 
-    async def install(self, env: Path, pins: Sequence[str], index: IndexOptions) -> None:
+    async def install(
+        self, env: Path, pins: Sequence[str], index: IndexOptions, editable: Sequence[str] = ()
+    ) -> None:
         check_install(pins, index)
         cmd = [*self.pip, "--python", os.fspath(env_python(env)), "install", "--no-deps"]
-        cmd += ["--quiet", *self._common(), *index_flags(index), *list(pins)]
+        cmd += ["--quiet", *self._common(), *index_flags(index)]
+        if any(is_rebuilt(p) for p in pins):
+            # pip reuses the wheel it built from an sdist of the same file name: installing
+            # from a file or a URL again means building what is there now.
+            cmd.append("--no-cache-dir")
+        cmd += map(_arg, install_args(pins, editable))
         await run(
             cmd, what=f"cannot install into {env}", env=self._env(index), message=_pip_message
         )

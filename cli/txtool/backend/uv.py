@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from .common import ANSI, check_install, empty_or_missing, parse_pins, run, validate_requirement
+from .config import remember_secrets
 from .environments import env_python
 from .errors import BackendError
-from .options import IndexOptions, check_local_locations, index_env, index_flags
+from .options import (
+    IndexOptions,
+    check_local_locations,
+    index_env,
+    index_flags,
+    is_bare_url,
+)
+from .pins import install_args, is_rebuilt, pin_name
 
 
 def _uv_message(stderr: str) -> str | None:
@@ -34,29 +45,48 @@ def _uv_message(stderr: str) -> str | None:
     return None
 
 
+# uv reads the project's configuration (the nearest uv.toml, or pyproject.toml with
+# [tool.uv], from the current directory up) before the user's and the system's, and only
+# `uv tool` skips it; `uv pip` has no flag for that, and --no-config drops the user's and
+# the system's too. So uv runs with --project pointing at an empty project of txtool's own:
+# its empty uv.toml is the "project configuration" uv finds and stops at, its pyproject.toml
+# keeps the workspace search from walking up to a project above it, and the user's and the
+# system's uv.toml (and UV_CONFIG_FILE, UV_NO_CONFIG) apply as uv tool applies them.
+_NO_PROJECT = {
+    "uv.toml": "# txtool: no project configuration\n",
+    "pyproject.toml": '[project]\nname = "txtool-no-project"\nversion = "0"\n',
+}
+
+
+@contextmanager
+def _no_project() -> Iterator[str]:
+    root = tempfile.mkdtemp(prefix="txtool-uv-")  # 0700: no one else can put a uv.toml here
+    try:
+        for name, text in _NO_PROJECT.items():
+            Path(root, name).write_text(text)
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 class UvBackend:
     """Drives the uv binary shipped by the `uv` PyPI package."""
 
     name = "uv"
 
-    def __init__(self, uv: str | None = None, *, honor_config: bool = False) -> None:
+    def __init__(self, uv: str | None = None) -> None:
         if uv is None:
             from uv import find_uv_bin
 
             uv = find_uv_bin()
         self.uv = os.fspath(uv)
-        # uv.toml / a pyproject.toml in the cwd must not change what a tool resolves to; index
-        # options are explicit and recorded in the journal. UV_* env vars are still honored.
-        self.honor_config = honor_config
 
-    def _common(self) -> list[str]:
-        flags = ["--color", "never"]
-        if not self.honor_config:
-            flags.append("--no-config")
-        return flags
+    def _common(self, project: str) -> list[str]:
+        return ["--color", "never", "--project", project]
 
     def _env(self, index: IndexOptions | None = None) -> dict[str, str]:
         env = dict(os.environ)
+        remember_secrets(self.name, env)
         env.pop("VIRTUAL_ENV", None)  # --python names the target; an active venv must not
         env.setdefault("NO_COLOR", "1")
         if index is not None and index.index_url is not None:
@@ -64,21 +94,31 @@ class UvBackend:
         return index_env(env, index, "UV_INDEX_URL") if index else env
 
     async def resolve(
-        self, requirement: str, python: str, index: IndexOptions, *, plugins: Sequence[str] = ()
+        self,
+        requirement: str,
+        python: str,
+        index: IndexOptions,
+        *,
+        deps: bool = True,
+        plugins: Sequence[str] = (),
     ) -> list[str]:
         """Exact pins for ``requirement`` and ``plugins``, resolved together."""
         for r in (requirement, *plugins):
-            validate_requirement(r)
+            if not is_bare_url(r):
+                validate_requirement(r)
         check_local_locations(index)
-        cmd = [self.uv, "pip", "compile", "-", "--python", python, "--no-header"]
-        cmd += ["--no-annotate", "--quiet", *self._common(), *index_flags(index)]
-        out = await run(
-            cmd,
-            what=f"cannot resolve {requirement}",
-            env=self._env(index),
-            stdin="".join(f"{r}\n" for r in (requirement, *plugins)).encode(),
-            message=_uv_message,
-        )
+        with _no_project() as project:
+            cmd = [self.uv, "pip", "compile", "-", "--python", python, "--no-header"]
+            cmd += ["--no-annotate", "--quiet", *self._common(project), *index_flags(index)]
+            if not deps:
+                cmd.append("--no-deps")
+            out = await run(
+                cmd,
+                what=f"cannot resolve {requirement}",
+                env=self._env(index),
+                stdin="".join(f"{r}\n" for r in (requirement, *plugins)).encode(),
+                message=_uv_message,
+            )
         pins = parse_pins(out)
         if not pins:
             raise BackendError(
@@ -89,14 +129,31 @@ class UvBackend:
     async def create_env(self, env: Path, python: str) -> None:
         env = Path(env)
         empty_or_missing(env)
-        cmd = [self.uv, "venv", os.fspath(env), "--python", python, "--quiet", *self._common()]
-        await run(
-            cmd, what=f"cannot create environment {env}", env=self._env(), message=_uv_message
-        )
+        with _no_project() as project:
+            cmd = [self.uv, "venv", os.fspath(env), "--python", python, "--quiet"]
+            await run(
+                [*cmd, *self._common(project)],
+                what=f"cannot create environment {env}",
+                env=self._env(),
+                message=_uv_message,
+            )
 
-    async def install(self, env: Path, pins: Sequence[str], index: IndexOptions) -> None:
+    async def install(
+        self, env: Path, pins: Sequence[str], index: IndexOptions, editable: Sequence[str] = ()
+    ) -> None:
         check_install(pins, index)
         # --no-deps: the pins are the complete, recorded resolution; no second resolve may differ.
         cmd = [self.uv, "pip", "install", "--python", os.fspath(env_python(env)), "--no-deps"]
-        cmd += ["--quiet", *self._common(), *list(pins), *index_flags(index)]
-        await run(cmd, what=f"cannot install into {env}", env=self._env(index), message=_uv_message)
+        # uv reuses a directory's build while its pyproject.toml is unchanged: a rebuild is
+        # what installing from a directory, a file or a URL again means.
+        for p in pins:
+            if is_rebuilt(p):
+                cmd += ["--refresh-package", pin_name(p)]
+        with _no_project() as project:
+            cmd += ["--quiet", *self._common(project), *install_args(pins, editable)]
+            await run(
+                [*cmd, *index_flags(index)],
+                what=f"cannot install into {env}",
+                env=self._env(index),
+                message=_uv_message,
+            )
