@@ -80,7 +80,7 @@ def run_demo(keep: bool = False) -> int:
         d.shim("txdemo 1.0")
         d.txtool(
             "upgrade",
-            "txdemo",
+            "txdemo@latest",
             expect=1,
             failpoints=f"fs.link@{d.bin}/txdemo=in-use",
             note="the new shim cannot be placed: the old one is in use",
@@ -89,14 +89,14 @@ def run_demo(keep: bool = False) -> int:
         d.txtool("status")
         d.txtool(
             "upgrade",
-            "txdemo",
+            "txdemo@latest",
             expect=-9,
             failpoints="step.remove-shims.removed=kill",
             note="the process is killed half way (SIGKILL)",
         )
         d.shim(None)
         d.txtool("status", expect=3, note="the half-done upgrade is on record, with its fix")
-        d.txtool("upgrade", "txdemo", note="the next upgrade finishes it first")
+        d.txtool("upgrade", "txdemo@latest", note="the next upgrade finishes it first")
         d.shim("txdemo 2.0")
         d.txtool("verify")
         d.txtool("rollback", "txdemo", note="back to the kept 1.0, no index needed")

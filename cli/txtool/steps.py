@@ -142,7 +142,8 @@ class Resolve(Step, frozen=True):
         """The resolution as this step would record it, without the journal (a dry run and
         ``list --outdated`` show it)."""
         try:
-            requirement(self.requirement)  # read back from a journal: checked as if typed
+            for typed in (self.requirement, *self.plugins):
+                requirement(typed)  # read back from a journal: checked as if typed
         except BadName as e:
             raise StepError(str(e)) from None
         backend = be.get_backend(self.backend)

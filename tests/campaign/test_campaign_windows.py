@@ -48,7 +48,7 @@ def test_upgrade_with_the_old_shim_in_use(wheels: Path, tmp_path: Path) -> None:
     tc.txtool(world, "install", "txdemo==1.0", *tc.source(wheels), check=True, env=COPIES)
     shim = world / "bin" / "txdemo"
     busy = {"TXENGINE_FS_BUSY": str(shim), **COPIES}
-    proc = tc.txtool(world, "upgrade", "txdemo", env=busy)
+    proc = tc.txtool(world, "upgrade", "txdemo@latest", env=busy)
     # remove-shims renames the busy shim aside, so the upgrade goes through...
     assert proc.returncode == 0, proc.stderr
     assert _run(shim).startswith("txdemo 2.0 (helper 2.0)")
@@ -106,7 +106,7 @@ def test_renamed_aside_shim_in_use_is_cleaned_later(wheels: Path, tmp_path: Path
         "TXENGINE_FAILPOINTS": f"fs.rename@{shim}#1=error:EXDEV",
         **COPIES,
     }
-    proc = tc.txtool(world, "upgrade", "txdemo", env=env)
+    proc = tc.txtool(world, "upgrade", "txdemo@latest", env=env)
     assert proc.returncode == 0, proc.stderr
     assert _run(shim).startswith("txdemo 2.0")
     aside = [p.name for p in (world / "bin").iterdir() if p.name.startswith(".txdemo.txtool-")]
@@ -123,7 +123,7 @@ def test_rollback_with_the_shim_in_use(wheels: Path, tmp_path: Path) -> None:
     into the stash, the old generation's copy placed, and the stash deleted by a later run."""
     world = tmp_path
     tc.txtool(world, "install", "txdemo==1.0", *tc.source(wheels), check=True, env=COPIES)
-    tc.txtool(world, "upgrade", "txdemo", check=True, env=COPIES)
+    tc.txtool(world, "upgrade", "txdemo@latest", check=True, env=COPIES)
     shim = world / "bin" / "txdemo"
     proc = tc.txtool(world, "rollback", "txdemo", env={"TXENGINE_FS_BUSY": str(shim), **COPIES})
     assert proc.returncode == 0, proc.stderr

@@ -25,6 +25,7 @@ from __future__ import annotations
 import filecmp
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -325,7 +326,7 @@ def scenario(name: str, wheels: Path) -> Scenario:
         )
     if name == "upgrade":
         return _scenario(
-            "upgrade", lambda w: _install(w, wheels, "txdemo==1.0"), ["upgrade", "txdemo"]
+            "upgrade", lambda w: _install(w, wheels, "txdemo==1.0"), ["upgrade", "txdemo@latest"]
         )
     if name == "uninstall":
         return _scenario(
@@ -335,7 +336,7 @@ def scenario(name: str, wheels: Path) -> Scenario:
         return _scenario(
             "multitool",
             lambda w: _install(w, wheels, "multitool==1.0"),
-            ["upgrade", "multitool"],
+            ["upgrade", "multitool@latest"],
             # No generation kept: the upgrade prunes the old environment (prune-envs).
             env=lambda w: txtool_env(w) | {"TXTOOL_KEEP_GENERATIONS": "0"},
         )
@@ -343,20 +344,33 @@ def scenario(name: str, wheels: Path) -> Scenario:
         # multitool 2.0 -> 1.0: mt-gui goes, mt-a and mt-b stay links through the stable path.
         def upgraded(w: Path) -> None:
             _install(w, wheels, "multitool==1.0")
-            txtool(w, "upgrade", "multitool", check=True)
+            txtool(w, "upgrade", "multitool@latest", check=True)
 
         return _scenario("rollback", upgraded, ["rollback", "multitool"])
     if name == "upgrade-all":
-        specs = ("txdemo==1.0", "multitool==1.0", "slowtool==1.0")
-        old, new = _calibrate(wheels, specs, ["upgrade", "--all"])
+        # Installed unpinned while only the 1.0 releases were published (upgrade --all
+        # keeps a pin), upgraded once every release is: the full wheelhouse given again.
+        specs = ("txdemo", "multitool", "slowtool")
+        first = first_releases(wheels)
+        run = ["upgrade", "--all", *source(wheels)]
+        old, new = _calibrate(first, specs, run)
         return _scenario(
             "upgrade-all",
-            lambda w: _install(w, wheels, *specs),
-            ["upgrade", "--all"],
+            lambda w: _install(w, first, *specs),
+            run,
             old=PerTool(old, new, "old"),
             new=PerTool(old, new, "new"),
         )
     raise ValueError(f"unknown scenario {name!r}")
+
+
+def first_releases(wheels: Path) -> Path:
+    """A find-links dir beside ``wheels`` with only its 1.0 releases (an index before 2.0)."""
+    first = wheels.with_name(wheels.name + "-1.0")
+    first.mkdir(exist_ok=True)
+    for wheel in wheels.glob("*-1.0-*.whl"):
+        shutil.copy2(wheel, first)
+    return first
 
 
 def _calibrate(

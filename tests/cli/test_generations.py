@@ -28,7 +28,7 @@ def offline(tmp_path: Path, wheelhouse: Path) -> Tx:
 
 def _upgraded(tx: Tx) -> Tx:
     tx.install("txdemo==1.0")
-    tx("upgrade", "txdemo")
+    tx("upgrade", "txdemo@latest")
     assert tx.shim() == V2
     return tx
 
@@ -83,7 +83,7 @@ def test_the_stable_path_stays_across_an_upgrade(tx: Tx) -> None:
     python = stable / "bin" / "python"
     code = "import txdemo; print(txdemo.VERSION)"
     assert subprocess.run([python, "-c", code], capture_output=True, text=True).stdout == "1.0\n"
-    tx("upgrade", "txdemo")
+    tx("upgrade", "txdemo@latest")
     after = tx.tool("txdemo")
     assert after["stable_path"] == before["stable_path"]
     assert after["environment"] != before["environment"]  # a new generation beside the old
@@ -97,7 +97,8 @@ def test_the_stable_path_stays_across_an_upgrade(tx: Tx) -> None:
 
 
 def test_rollback_all_undoes_the_last_upgrade_all(tx: Tx) -> None:
-    tx.install("txdemo==1.0", "multitool==1.0", "slowtool==1.0")
+    tx.install_first_releases("txdemo", "multitool", "slowtool")
+    tx.publish()
     tx("upgrade", "--all")
     assert tx.shim("mt-gui") == "mt-gui 2.0"  # 2.0 adds an executable
     out = tx("rollback", "--all").stdout
@@ -114,7 +115,7 @@ def test_rollback_all_undoes_the_last_upgrade_all(tx: Tx) -> None:
 def test_keep_zero_prunes_at_upgrade_and_offers_the_pinned_reinstall(tx: Tx) -> None:
     tx.install("txdemo==1.0")
     (old_env,) = tx.envs("txdemo")
-    tx("upgrade", "txdemo", TXTOOL_KEEP_GENERATIONS="0")
+    tx("upgrade", "txdemo@latest", TXTOOL_KEEP_GENERATIONS="0")
     (new_env,) = tx.envs("txdemo")  # today's behaviour: the old environment is gone
     assert new_env != old_env
     line = tx.one_error(tx("rollback", "txdemo", expect=USAGE))
@@ -180,7 +181,7 @@ def test_rollback_with_copied_shims(offline: Tx) -> None:
     tx = offline
     copy = {"TXTOOL_SHIMS": "copy"}
     tx.install("txdemo==1.0", **copy)
-    tx("upgrade", "txdemo", **copy)
+    tx("upgrade", "txdemo@latest", **copy)
     shutil.rmtree(tx.wheelhouse)
     tx("rollback", "txdemo", **copy)
     shim = tx.bin / "txdemo"
@@ -268,7 +269,7 @@ def test_a_home_that_refuses_links_has_no_stable_path(tx: Tx) -> None:
     assert os.readlink(tx.bin / "txdemo") == entry["environment"] + "/bin/txdemo"
     assert tx.shim() == V1
     tx.assert_clean()
-    tx("upgrade", "txdemo")
+    tx("upgrade", "txdemo@latest")
     entry = tx.tool("txdemo")
     assert os.readlink(tx.bin / "txdemo") == entry["stable_path"] + "/bin/txdemo"
     assert tx.shim() == V2
