@@ -1,6 +1,7 @@
 """txtool beside `uv tool` and pipx (pip backend), every figure measured in this run.
 
-    python bench/compare.py [--runs 15] [--quick] [--no-bench-venv] [--no-cold] [--before TREE]
+    python bench/compare.py [--runs 15] [--quick] [--no-bench-venv] [--no-cold] [--cpu]
+                            [--before TREE]
 
 Installs uv and pipx into a bench venv under a temporary directory (``pip install uv
 pipx``; ``--no-bench-venv`` takes them from this environment instead), builds the offline
@@ -11,6 +12,8 @@ first with a warm cache (the first round warms it and is dropped), then cold (a 
 each round). ``--quick`` is one warm round and no cold table (a smoke test).
 ``--before TREE`` adds txtool from another source tree (e.g. ``git archive`` of the
 base commit) as the column ``before``, in the same rounds: before/after from one run.
+``--cpu`` prints CPU time (user + system, the children waited for included) instead of
+wall time: on a loaded machine it moves far less from run to run.
 
 Commands: install (txdemo, 1.0 on offer), upgrade (2.0 added to the wheelhouse), no-op
 upgrade, list (one tool installed), uninstall, ``--version`` (beside ``python -c pass`` in
@@ -89,7 +92,7 @@ def argv(peers: Peers, tool: str, command: str, wh: Path) -> list[str]:
 
 
 def rounds(
-    peers: Peers, root: Path, wheels: tuple[Path, Path], runs: int, *, cold: bool
+    peers: Peers, root: Path, wheels: tuple[Path, Path], runs: int, *, cold: bool, cpu: bool
 ) -> dict[str, dict[str, list[float]]]:
     tools = ["txtool"] + (["before"] if peers.before else [])
     tools += (["uv"] if peers.uv else []) + (["pipx"] if peers.pipx else [])
@@ -118,7 +121,7 @@ def rounds(
             if command == "upgrade":
                 shutil.copytree(new, wh, dirs_exist_ok=True)
             for tool in order + (["python -c pass"] if command == "--version" else []):
-                ms = run(envs.get(tool, env), argv(peers, tool, command, wh))
+                ms = run(envs.get(tool, env), argv(peers, tool, command, wh), cpu=cpu)
                 if i >= warmup:
                     times[command].setdefault(tool, []).append(ms)
         if cold:
@@ -132,6 +135,7 @@ def main() -> int:
     p.add_argument("--runs", type=int, default=15, help="measured rounds per table")
     p.add_argument("--quick", action="store_true", help="one warm round, no cold table")
     p.add_argument("--no-cold", action="store_true", help="skip the cold-cache table")
+    p.add_argument("--cpu", action="store_true", help="CPU time (user + system), not wall time")
     peer_options(p, "uv and pipx")
     args = p.parse_args()
     runs = 1 if args.quick else args.runs
@@ -143,8 +147,9 @@ def main() -> int:
         tools = ["txtool"] + (["before"] if peers.before else [])
         tools += (["uv"] if peers.uv else []) + (["pipx"] if peers.pipx else [])
         wheels = wheelhouse(root)
-        warm = rounds(peers, root, wheels, runs, cold=False)
-        print(table(f"warm cache, medians of {runs} rounds", warm, tools))
+        warm = rounds(peers, root, wheels, runs, cold=False, cpu=args.cpu)
+        what = "CPU ms (user + system)" if args.cpu else "wall ms"
+        print(table(f"warm cache, {what}, medians of {runs} rounds", warm, tools))
         version = warm["--version"]
         floor = median(version["python -c pass"])
         for tool in ("txtool", "before")[: 2 if peers.before else 1]:
@@ -153,9 +158,9 @@ def main() -> int:
                 f" {median(version[tool]) / floor:.2f}x"
             )
         if not (args.quick or args.no_cold):
-            cold = rounds(peers, root, wheels, runs, cold=True)
+            cold = rounds(peers, root, wheels, runs, cold=True, cpu=args.cpu)
             print()
-            print(table(f"cold cache, medians of {runs} rounds", cold, tools))
+            print(table(f"cold cache, {what}, medians of {runs} rounds", cold, tools))
     return 0
 
 

@@ -111,12 +111,15 @@ def build_journal(journal_dir: Path, size: int, templates: list[Any]) -> None:
 
 
 def fill_log(homes: Homes, templates: list[Any], closed: int) -> None:
-    """Put closed operations into the log until ``closed`` sit there (the next one compacts)."""
+    """Put closed operations into the log until at least ``closed`` sit there (the next
+    one compacts). Whole templates only, each ending in an uninstall: a retired tool left
+    installed would own txdemo's executable name, and txtool refuses to take it over."""
     real = journal_mod._fsync_data
     journal_mod._fsync_data = lambda fd: None
     try:
         with Journal.open(Path(homes.env["TXTOOL_HOME"]) / "journal") as journal:
-            add_history(journal, templates, max(0, closed - journal.closed_in_log()), 1)
+            missing = max(0, closed - journal.closed_in_log())
+            add_history(journal, templates, -(-missing // len(templates)) * len(templates), 1)
     finally:
         journal_mod._fsync_data = real
 

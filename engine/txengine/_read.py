@@ -87,18 +87,23 @@ def _replay(
     skip = 0
     while skip < len(body) and type(body[skip]) in records and body[skip].seq <= base:  # type: ignore[union-attr]
         skip += 1
-    apply, i = state.apply, skip
+    rest, apply, log = body[skip:], state.apply, path.name == LOG_NAME
+    entry: Line | None = None
     try:
-        for i, entry in enumerate(body[skip:], skip):  # noqa: B007 (i names the culprit)
+        for entry in rest:
             if type(entry) in records:
                 apply(entry)  # type: ignore[arg-type]
             elif isinstance(entry, Header):
                 raise IllegalTransition("-", "-", "header", "a header in the middle of a file")
-            elif path.name == LOG_NAME:
+            elif log:
                 raise IllegalTransition(entry.op, "-", "summary", "a summary in the log")
     except IllegalTransition as e:
+        # Where the culprit is, worked out only now: the loop keeps no index.
+        i = skip + next(k for k, x in enumerate(rest) if x is entry)
         raise JournalCorrupt(path, offset_of(data, i + 1), str(e)) from None
-    live.extend(e for e in body[skip:] if type(e) in records)  # type: ignore[misc]
+    # Every entry of a log is a record by now (anything else raised); a snapshot's
+    # summaries were folded by the caller.
+    live.extend(rest if log else [e for e in rest if type(e) in records])  # type: ignore[misc, arg-type]
     state.last_seq = max(state.last_seq, _base_of(entries))
 
 

@@ -19,6 +19,7 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
         ("history.py", "compacting no-op upgrade"),
         ("parallel.py", "at once / one by one"),
         ("journal.py", "replay records/s"),
+        ("breakdown.py", "imports of an upgrade"),
     ],
 )
 def test_bench_quick(script: str, expect: str) -> None:
