@@ -55,7 +55,7 @@ def test_version_imports_neither_engine_nor_rich(tx) -> None:
 def test_upgrade_changes_dependency_and_leaves_nothing_behind(txdemo1) -> None:
     tx = txdemo1
     (old_env,) = tx.envs("txdemo")
-    proc = tx("upgrade", "txdemo@latest")
+    proc = tx("upgrade", "txdemo")
     assert "upgraded txdemo 1.0 -> 2.0" in proc.stdout
     assert tx.shim() == "txdemo 2.0 (helper 2.0)"
 
@@ -73,7 +73,7 @@ def test_upgrade_changes_dependency_and_leaves_nothing_behind(txdemo1) -> None:
     tx.assert_clean()
 
     before = tx.digest(journal=False)
-    again = tx("upgrade", "txdemo@latest")
+    again = tx("upgrade", "txdemo")
     assert "txdemo is up to date (2.0)" in again.stdout
     assert tx.digest(journal=False) == before
 
@@ -82,10 +82,10 @@ def test_upgrade_reuses_recorded_index_options(txdemo1) -> None:
     # The upgrade names no --find-links: only the recorded ones can find txdemo 2.0, and the
     # recorded --no-index keeps it offline (an index lookup would fail or hang here).
     tx = txdemo1
-    tx("upgrade", "txdemo@latest", UV_OFFLINE="1", PIP_NO_INDEX="1")
+    tx("upgrade", "txdemo", UV_OFFLINE="1", PIP_NO_INDEX="1")
     assert tx.shim() == "txdemo 2.0 (helper 2.0)"
     options = tx.tool("txdemo")["options"]["index"]
-    assert options == {"index_url": None, "find_links": [str(tx.wheelhouse)], "no_index": True}
+    assert options == {"index_url": None, "find_links": [str(tx.releases)], "no_index": True}
 
 
 def test_uninstall(txdemo1) -> None:
@@ -107,12 +107,13 @@ def test_uninstall(txdemo1) -> None:
 
 
 def test_multitool_console_and_gui_scripts(tx) -> None:
-    tx.install("multitool==1.0")
+    tx.install_first_releases("multitool")
+    tx.publish()
     for name in ("mt-a", "mt-b", "mt-c"):
         assert tx.shim(name) == f"{name} 1.0"
     assert not os.path.lexists(tx.bin / "mt-gui")
 
-    tx("upgrade", "multitool@latest")
+    tx("upgrade", "multitool")
     assert sorted(os.listdir(tx.bin)) == ["mt-a", "mt-b", "mt-c", "mt-gui"]
     for name in ("mt-a", "mt-b", "mt-c", "mt-gui"):
         assert tx.shim(name) == f"{name} 2.0"
@@ -122,10 +123,11 @@ def test_multitool_console_and_gui_scripts(tx) -> None:
 
 @pytest.mark.parametrize("backend", ["uv", "pip"])
 def test_backends_install_and_upgrade(tx, backend: str) -> None:
-    tx.install("txdemo==1.0", "--backend", backend)
+    tx.install_first_releases("txdemo", "--backend", backend)
+    tx.publish()
     assert tx.shim() == "txdemo 1.0 (helper 1.0)"
     assert tx.tool("txdemo")["options"]["backend"] == backend
-    tx("upgrade", "txdemo@latest")  # the recorded backend is used again
+    tx("upgrade", "txdemo")  # the recorded backend is used again
     assert tx.shim() == "txdemo 2.0 (helper 2.0)"
     entry = tx.tool("txdemo")
     assert entry["options"]["backend"] == backend
@@ -144,7 +146,7 @@ def test_dry_run_changes_nothing_on_a_fresh_home(tx) -> None:
 def test_dry_run_upgrade_and_uninstall_change_nothing(txdemo1) -> None:
     tx = txdemo1
     before = tx.digest()
-    proc = tx("upgrade", "txdemo@latest", "--dry-run")
+    proc = tx("upgrade", "txdemo", "--dry-run")
     assert "upgrade txdemo:" in proc.stdout and "remove the old environment" in proc.stdout
     proc = tx("uninstall", "txdemo", "--dry-run")
     assert "uninstall txdemo:" in proc.stdout and "remove old shims" in proc.stdout
@@ -166,7 +168,7 @@ def test_json_outputs_are_one_document_each(tx) -> None:
     (pending,) = doc("status", expect=3)["incomplete"]
     (resumed,) = doc("resume")
     assert resumed["op"] == pending["op"] and resumed["state"] in ("committed", "done")
-    (upgraded,) = doc("upgrade", "txdemo@latest")
+    (upgraded,) = doc("upgrade", "txdemo")
     assert upgraded["action"] == "up-to-date" and upgraded["version"] == "2.0"
     assert doc("verify") == {"ok": True, "problems": []}
     assert [h["kind"] for h in doc("history")] == ["install", "upgrade", "upgrade"]

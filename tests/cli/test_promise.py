@@ -24,7 +24,7 @@ def _op_of(text: str) -> str:
 def test_in_use_shim_fails_and_keeps_old_version(txdemo1) -> None:
     tx = txdemo1
     shim = tx.bin / "txdemo"
-    proc = tx("upgrade", "txdemo@latest", failpoints=f"fs.link@{shim}=in-use", expect=FAILED)
+    proc = tx("upgrade", "txdemo", failpoints=f"fs.link@{shim}=in-use", expect=FAILED)
     err = tx.one_error(proc)
     assert str(shim) in err and IN_USE in err
     assert "upgraded" not in proc.stdout
@@ -40,7 +40,7 @@ def _incomplete_upgrade(tx) -> str:
     # The stash renames bin/txdemo (source) into the stash: not matched. The undo renames the
     # stashed copy (source under journal/stash/) back: that one fails.
     rules = f"fs.link@{shim}=in-use;fs.rename@*/stash/*=in-use"
-    proc = tx("upgrade", "txdemo@latest", failpoints=rules, expect=INCOMPLETE)
+    proc = tx("upgrade", "txdemo", failpoints=rules, expect=INCOMPLETE)
     err = tx.one_error(proc)
     assert IN_USE in err and "incomplete" in err
     assert "upgraded" not in proc.stdout
@@ -65,7 +65,7 @@ def _incomplete_upgrade(tx) -> str:
 def test_failed_revert_is_incomplete_and_next_upgrade_resumes_it(txdemo1) -> None:
     tx = txdemo1
     op = _incomplete_upgrade(tx)
-    proc = tx("upgrade", "txdemo@latest")
+    proc = tx("upgrade", "txdemo")
     assert "up to date" not in proc.stdout + proc.stderr
     assert op in proc.stdout + proc.stderr
     assert tx.shim() == "txdemo 2.0 (helper 2.0)"
@@ -73,7 +73,7 @@ def test_failed_revert_is_incomplete_and_next_upgrade_resumes_it(txdemo1) -> Non
     assert len(tx.envs("txdemo")) == 1
     tx.assert_clean()
     # Now, and only now, the tool is up to date.
-    assert "up to date" in tx("upgrade", "txdemo@latest").stdout
+    assert "up to date" in tx("upgrade", "txdemo").stdout
 
 
 def test_failed_revert_then_resume_revert_restores_old_version(txdemo1) -> None:
@@ -90,10 +90,7 @@ def test_failed_revert_then_resume_revert_restores_old_version(txdemo1) -> None:
 
 def _killed_upgrade(tx) -> None:
     proc = tx(
-        "upgrade",
-        "txdemo@latest",
-        failpoints="step.remove-shims.removed=kill",
-        expect=-signal.SIGKILL,
+        "upgrade", "txdemo", failpoints="step.remove-shims.removed=kill", expect=-signal.SIGKILL
     )
     assert "upgraded" not in proc.stdout
     assert not os.path.lexists(tx.bin / "txdemo")
@@ -124,13 +121,14 @@ def test_sigkill_then_resume_revert_rolls_back(txdemo1) -> None:
 
 
 def test_real_failure_new_shim_path_is_a_directory(tx) -> None:
-    tx.install("multitool==1.0")
+    tx.install_first_releases("multitool")
+    tx.publish()
     blocker = tx.bin / "mt-gui"
     blocker.mkdir()
     (blocker / "keep").write_text("not txtool's\n")
     before = tx.digest(journal=False)
 
-    proc = tx("upgrade", "multitool@latest", expect=FAILED)
+    proc = tx("upgrade", "multitool", expect=FAILED)
     err = tx.one_error(proc)
     assert str(blocker) in err and "--force" in err
     assert tx.digest(journal=False) == before
@@ -141,7 +139,7 @@ def test_real_failure_new_shim_path_is_a_directory(tx) -> None:
     tx.assert_clean()
 
     # The fix the message names works on this very command.
-    tx("upgrade", "multitool@latest", "--force")
+    tx("upgrade", "multitool", "--force")
     for name in ("mt-a", "mt-b", "mt-c", "mt-gui"):
         assert tx.shim(name) == f"{name} 2.0"
     tx.assert_clean()
@@ -178,7 +176,7 @@ def test_upgrade_all_carries_on_past_one_failure(tx) -> None:
 def _interrupted_upgrade(tx, reap) -> tuple[Path, str]:
     """SIGINT an upgrade once its new environment exists; return the old env and stderr."""
     (old_env,) = tx.envs("txdemo")
-    proc = tx.spawn("upgrade", "txdemo@latest", failpoints="step.install-env.created=sleep:3")
+    proc = tx.spawn("upgrade", "txdemo", failpoints="step.install-env.created=sleep:3")
     reap.append(proc)
     tx.wait_for(lambda: len(tx.envs("txdemo")) == 2, what="the new environment")
     time.sleep(0.1)
@@ -251,7 +249,7 @@ def test_old_shim_in_use_windows_rule_upgrade_succeeds_cleanup_later(txdemo1) ->
     # The peer's bug, done right: the old shim is held open (renamed aside, never deleted or
     # overwritten while in use). The upgrade commits; deleting the stash waits for a later run.
     tx = txdemo1
-    proc = tx("upgrade", "txdemo@latest", TXENGINE_FS_BUSY=str(tx.bin / "txdemo"))
+    proc = tx("upgrade", "txdemo", TXENGINE_FS_BUSY=str(tx.bin / "txdemo"))
     assert "upgraded txdemo 1.0 -> 2.0" in proc.stdout
     assert tx.shim() == "txdemo 2.0 (helper 2.0)"
     status = tx("status")
@@ -293,12 +291,13 @@ def test_killed_uninstall_resumes_to_nothing(tx) -> None:
 
 def test_copy_shims_with_the_old_copy_in_use(tx) -> None:
     # What Windows gets: copies of the launchers, the old one held open during the upgrade.
-    tx.install("txdemo==1.0", TXTOOL_SHIMS="copy")
+    tx.install_first_releases("txdemo", TXTOOL_SHIMS="copy")
+    tx.publish()
     shim = tx.bin / "txdemo"
     assert shim.is_file() and not shim.is_symlink()
     assert tx.shim() == "txdemo 1.0 (helper 1.0)"
     tx("verify")
-    tx("upgrade", "txdemo@latest", TXTOOL_SHIMS="copy", TXENGINE_FS_BUSY=str(shim))
+    tx("upgrade", "txdemo", TXTOOL_SHIMS="copy", TXENGINE_FS_BUSY=str(shim))
     assert shim.is_file() and not shim.is_symlink()
     assert tx.shim() == "txdemo 2.0 (helper 2.0)"
     assert "clean-up pending" in tx("status").stdout

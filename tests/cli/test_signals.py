@@ -57,7 +57,7 @@ def test_a_late_signal_never_turns_a_commit_into_a_failure(txdemo1, reap, point,
         tx,
         reap,
         point,
-        ["upgrade", "txdemo@latest"],
+        ["upgrade", "txdemo"],
         signum,
         lambda: len(_ops(tx)) > n and _ops(tx)[-1].steps[-1] != "pending",
     )
@@ -76,7 +76,7 @@ def test_a_late_signal_never_turns_a_commit_into_a_failure(txdemo1, reap, point,
 def test_a_signal_just_after_the_result_is_printed_is_no_traceback(txdemo1, signum) -> None:
     tx = txdemo1
     proc = subprocess.Popen(
-        [sys.executable, "-m", "txtool", "upgrade", "txdemo@latest"],
+        [sys.executable, "-m", "txtool", "upgrade", "txdemo"],
         env=tx.environ(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -140,7 +140,7 @@ def test_ctrl_c_while_waiting_for_the_lock_is_one_line(txdemo1, reap, signum) ->
     tx = txdemo1
     _hold_lock(tx, reap)
     before = tx.digest()
-    proc = tx.spawn("upgrade", "txdemo@latest")
+    proc = tx.spawn("upgrade", "txdemo")
     reap.append(proc)
     assert proc.stderr is not None
     assert proc.stderr.readline().startswith("txtool: waiting for another txtool")
@@ -157,7 +157,7 @@ def test_rerunning_an_interrupted_upgrade_finishes_it(txdemo1, reap) -> None:
         tx,
         reap,
         "step.install-env.created",
-        ["upgrade", "txdemo@latest"],
+        ["upgrade", "txdemo"],
         signal.SIGINT,
         lambda: len(tx.envs("txdemo")) == 2,
     )
@@ -165,7 +165,7 @@ def test_rerunning_an_interrupted_upgrade_finishes_it(txdemo1, reap) -> None:
     assert proc.returncode == INCOMPLETE, err
     assert "re-run the command" in err
     (view,) = load(tx.journal).incomplete()
-    again = tx("upgrade", "txdemo@latest")
+    again = tx("upgrade", "txdemo")
     assert f"finished the interrupted upgrade of txdemo (op {view.id})" in again.stderr
     assert tx.shim() == "txdemo 2.0 (helper 2.0)"
     assert len(tx.envs("txdemo")) == 1
@@ -202,7 +202,7 @@ def test_sighup_does_not_stop_the_operation(txdemo1, reap) -> None:
         tx,
         reap,
         "step.install-env.created",
-        ["upgrade", "txdemo@latest"],
+        ["upgrade", "txdemo"],
         signal.SIGHUP,
         lambda: len(tx.envs("txdemo")) == 2,
     )
