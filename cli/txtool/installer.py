@@ -15,15 +15,18 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from txengine import Engine, JournalState, Observer, OperationView, Step
+from txengine import Engine, JournalState, Observer, OperationView, Step, iter_history
 
 from . import backend as be
+from . import generations as gens
 from . import names, sources
 from .errors import NeedsResume, UsageError
+from .generations import PruneEnvs, SwitchCurrent, UseGeneration
 from .locations import Locations
+from .results import ShimsPlaced, read
 from .specs import Wants, executable_sources, plugin_requirements
-from .steps import STEP_TYPES, CopyShims, InstallEnv, RemoveEnv, RemoveShims, Resolve
-from .tools import Tool, incomplete_by_tool, project
+from .steps import STEP_TYPES, CopyShims, InstallEnv, RemoveShims, Resolve, Stable
+from .tools import Generation, Tool, incomplete_by_tool, project
 from .verify import env_problem
 
 
@@ -60,6 +63,8 @@ class Outcome:
     pin: str | None = None  # the recorded pin an upgrade stayed within
     python: str | None = None  # the Python version of the new environment ...
     old_python: str | None = None  # ... and of the old one, when the operation changed it
+    generation: int | None = None  # the tool's current generation after the command
+    pruned: list[str] = field(default_factory=list)  # environments removed (gc)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -73,6 +78,8 @@ class Outcome:
             "pin": self.pin,
             "python": self.python,
             "old_python": self.old_python,
+            "generation": self.generation,
+            "pruned": self.pruned,
         }
 
 
@@ -88,6 +95,7 @@ class Options:
     plugins: tuple[str, ...] | None = None  # --with; None keeps the recorded plugins
     apps_from: tuple[str, ...] | None = None  # --with-executables-from; None keeps the record
     include_deps: bool | None = None  # --include-deps; None keeps the record
+    batch: str | None = None  # the ``upgrade --all`` run this upgrade is part of
 
 
 def _find_python(spec: str | None) -> str:
@@ -155,6 +163,7 @@ class Planner:
         source = sources.planned(
             wants.requirement, opts.editable, old.options.get("source") if old else None
         )
+        env = self._new_env(tool)
         steps: list[Step] = [
             Resolve(
                 tool=tool,
@@ -165,36 +174,60 @@ class Planner:
             ),
             InstallEnv(
                 tool=tool,
-                env=self._new_env(tool),
+                env=env,
                 editable=source.editable,
                 **common,
                 apps_from=list(wants.apps_from),
                 include_deps=wants.include_deps,
             ),
-            RemoveShims(
-                bin_dir=str(self.loc.bin_dir),
-                owned=sorted(old.shims.values()) if old else [],
-                others=self._others(tool),
-                force=opts.force,
-                targets=old.targets if old else {},
-            ),
-            CopyShims(bin_dir=str(self.loc.bin_dir), mode=_shim_mode()),
+            *self._switch(tool, old, env, force=opts.force),
         ]
+        number = (old.high if old else 0) + 1
         if old is not None:
-            steps.append(RemoveEnv(env=old.env))
-        meta = wants.meta() | {
+            # The old environment stays as a generation; what falls out of the window is
+            # pruned by this operation, deleted only after its commit.
+            drop = gens.to_prune(old.generations, number, old.number, gens.keep_generations())
+            if drop:
+                steps.append(PruneEnvs(envs=[g.env for g in drop]))
+        meta: dict[str, Any] = wants.meta() | {
             "options": {
                 "index": index.to_dict(),
                 "python": python,
                 "backend": backend,
                 "source": source.to_dict(),
             },
+            "generation": number,
         }
+        if opts.batch:
+            meta["batch"] = opts.batch
         old_python = _python_version(old) if old is not None and python != old.python else None
         return Plan(kind, tool, steps, meta, old, old_python=old_python)
 
+    def _switch(self, tool: str, old: Tool | None, env: str, *, force: bool) -> list[Step]:
+        """remove-shims -> switch-current -> copy-shims: make ``env`` the tool's current
+        generation. Shims are links through the stable path where links are the rule and
+        the old shims were links; an old link the new generation wants unchanged stays."""
+        link = str(gens.current_link(self.loc, tool))
+        mode = _shim_mode()
+        stable = None
+        if mode == "symlink" and (old is None or old.shim_mode == "symlink"):
+            links = {} if force or old is None else old.targets
+            stable = Stable(current=link, env=env, links=links)
+        return [
+            RemoveShims(
+                bin_dir=str(self.loc.bin_dir),
+                owned=sorted(old.shims.values()) if old else [],
+                others=self._others(tool),
+                force=force,
+                targets=old.targets if old else {},
+                stable=stable,
+            ),
+            SwitchCurrent(link=link, env=env, previous=old.env if old and old.link else ""),
+            CopyShims(bin_dir=str(self.loc.bin_dir), mode=mode, stable=stable),
+        ]
+
     def install(self, spec: str, opts: Options) -> Plan | Outcome:
-        req = names.requirement(spec)
+        req = names.requirement(spec)  # NAME@latest is NAME: installing is the newest already
         tool = canonicalize_name(req.name)
         self._check_incomplete(tool)
         old = self.tools.get(tool)
@@ -232,14 +265,14 @@ class Planner:
 
     def upgrade(self, name: str, opts: Options) -> Plan:
         """The newest release within the recorded spec; a new spec replaces it (keeping the
-        recorded extras unless it names others), ``NAME@latest`` lifts its pin; a tool from
-        a directory, a file or a URL goes back there (``sources.kept``)."""
-        req = names.requirement(name)
+        recorded extras unless it names others), ``NAME@latest`` lifts its pin."""
         latest = names.is_latest(name)
+        req = names.requirement(name)
         tool = canonicalize_name(req.name)
         old = self._installed(tool)
         recorded = _wants(old)
         wants = recorded.respecified(req, latest=latest)
+        # A tool from a directory, a file or a URL is upgraded from there.
         wants = replace(wants, requirement=sources.kept(wants.requirement, name, old.requirement))
         same_python = opts.python is None or _find_python(opts.python) == old.python
         # A broken environment is rebuilt even when the pins are the same: never "up to
@@ -297,9 +330,101 @@ class Planner:
                 targets=old.targets,
                 keep_foreign=True,
             ),
-            RemoveEnv(env=old.env),
+            PruneEnvs(
+                envs=[g.env for g in old.generations] or [old.env],
+                link=str(gens.current_link(self.loc, tool)),
+            ),
         ]
         return Plan("uninstall", tool, steps, {"requirement": old.requirement}, old)
+
+    def _known(self, name: str) -> Tool:
+        tool = names.tool_name(name)
+        self._check_incomplete(tool)
+        old = self.tools.get(tool)
+        if old is None:
+            raise UsageError(f"{tool} is not installed")
+        return old
+
+    def rollback(self, name: str, to: str | None = None, *, force: bool = False) -> Plan:
+        """Switch the tool back to a kept generation: the one current before by default,
+        or ``to`` (a generation number or a version). Offline: the environment is there."""
+        old = self._known(name)
+        target = gens.pick(old, to)
+        if target is None or target.number == old.number:
+            raise UsageError(self._not_kept(old, to))
+        steps: list[Step] = [
+            UseGeneration(
+                tool=old.name,
+                env=target.env,
+                version=target.version,
+                executables=target.launchers,
+                number=target.number,
+            ),
+            *self._switch(old.name, old, target.env, force=force),
+        ]
+        # What the generation was built with (requirement, options, ...) is in force again.
+        meta = {k: v for k, v in target.meta.items() if k != "batch"}
+        meta |= {"generation": target.number, "high": old.high}
+        return Plan("rollback", old.name, steps, meta, old)
+
+    def _not_kept(self, tool: Tool, to: str | None) -> str:
+        """Why rollback cannot go where asked, and what gets there instead."""
+        if to is not None and to in (str(tool.number), tool.version):
+            return f"{tool.name} is at generation {tool.number} ({tool.version}) already"
+        gone = self._pruned(tool, to)
+        if gone is not None:
+            return (
+                f"{tool.name} generation {gone.number} ({gone.version}) was pruned; reinstall "
+                f"it with `{gens.reinstall_pinned(gone, tool.name)}`"
+            )
+        listing = f"see `txtool history {tool.name} --generations`"
+        if to is None:
+            return f"{tool.name} has no earlier generation to roll back to ({listing})"
+        return f"{tool.name} has no generation {to} ({listing})"
+
+    def _pruned(self, tool: Tool, to: str | None) -> Generation | None:
+        """The pruned generation ``to`` names, as the journal's history recorded it."""
+        found = tool.pruned
+        if self.loc.journal_dir.exists():  # compaction moved older ones to the history
+            found = gens.built(iter_history(self.loc.journal_dir), tool.name)
+        kept = {g.op for g in tool.generations}
+        found = [g for g in found if g.op not in kept]
+        if to is None:
+            older = [g for g in found if g.number < tool.number]
+            return max(older, key=lambda g: g.number, default=None)
+        match = [g for g in found if (str(g.number) == to if to.isdigit() else g.version == to)]
+        return max(match, key=lambda g: g.number, default=None)
+
+    def gc(self, name: str, keep: int | None = None) -> Plan | Outcome:
+        """Prune the tool's generations past the window (``keep``, default the setting)."""
+        old = self._known(name)
+        window = gens.keep_generations() if keep is None else keep
+        drop = gens.to_prune(old.generations, old.number, old.previous, window)
+        if not drop:
+            return Outcome(old.name, "nothing-to-prune", old.version, generation=old.number)
+        steps: list[Step] = [PruneEnvs(envs=[g.env for g in drop])]
+        return Plan("gc", old.name, steps, {"high": old.high}, old)
+
+    def batch_tools(self) -> list[str]:
+        """The tools whose current generation the latest ``upgrade --all`` made."""
+        batches = {
+            t.batch: v.started
+            for t in self.tools.values()
+            if t.batch and (v := self.state.get(t.changed_by)) is not None
+        }
+        if not batches:
+            raise UsageError("no `upgrade --all` to roll back (see `txtool history`)")
+        latest = max(batches, key=lambda b: batches[b])
+        return sorted(t.name for t in self.tools.values() if t.batch == latest)
+
+
+def _effective_index(backend: str, opts: Options) -> be.IndexOptions:
+    """What the command line gives over the backend's own configuration, recorded so that
+    an upgrade resolves from the same place."""
+    try:
+        return be.effective_index(backend, opts.index, os.environ)
+    except be.BackendError as e:
+        raise UsageError(str(e)) from None
 
 
 def _wants(tool: Tool) -> Wants:
@@ -319,15 +444,6 @@ def _python_version(tool: Tool) -> str:
     return tool.python
 
 
-def _effective_index(backend: str, opts: Options) -> be.IndexOptions:
-    """What the command line gives over the backend's own configuration, recorded so that
-    an upgrade resolves from the same place."""
-    try:
-        return be.effective_index(backend, opts.index, os.environ)
-    except be.BackendError as e:
-        raise UsageError(str(e)) from None
-
-
 def _recorded_index(old: Tool, opts: Options) -> be.IndexOptions:
     recorded = be.IndexOptions.from_dict(old.options.get("index", {}))
     return recorded.merged(opts.index)
@@ -340,6 +456,16 @@ def outcome(plan: Plan, view: OperationView) -> Outcome:
     if plan.kind == "uninstall":
         kept = [p for r in view.results if r for p in r.get("kept", ())]
         return Outcome(plan.tool, "uninstalled", None, old, op=view.id, kept=kept)
+    if plan.kind == "rollback":
+        use = next(s for s in plan.steps if isinstance(s, UseGeneration))
+        placed = next((r for r in (read(x, ShimsPlaced) for x in view.results) if r), None)
+        shims = placed.shims if placed else {}
+        return Outcome(
+            plan.tool, "rolled-back", use.version, old, shims, view.id, generation=use.number
+        )
+    if plan.kind == "gc":
+        pruned = [e for s in plan.steps if isinstance(s, PruneEnvs) for e in s.envs]
+        return Outcome(plan.tool, "pruned", old, op=view.id, pruned=pruned)
     resolved = view.results[0] or {}
     if resolved.get("unchanged"):
         assert plan.old is not None
@@ -352,7 +478,9 @@ def outcome(plan: Plan, view: OperationView) -> Outcome:
             pin=plan.kept_pin,
         )
     tool = tools[plan.tool]
-    done = Outcome(plan.tool, _DONE[plan.kind], tool.version, old, tool.shims, view.id)
+    done = Outcome(
+        plan.tool, _DONE[plan.kind], tool.version, old, tool.shims, view.id, generation=tool.number
+    )
     done.pin = plan.kept_pin
     if plan.old_python is not None and plan.old is not None:
         done.old_python, done.python = plan.old_python, _python_version(tool)

@@ -18,6 +18,9 @@ _LABELS = {
     "remove-shims": "moving old shims aside",
     "copy-shims": "placing new shims",
     "remove-env": "moving the old environment aside",
+    "use-generation": "checking the kept generation",
+    "switch-current": "switching the stable path",
+    "prune-envs": "moving old environments aside",
 }
 
 
@@ -102,6 +105,13 @@ def outcome_line(o: Outcome) -> str:
     if o.action == "uninstalled":
         kept = "".join(f"\nkept {path}: it is no longer txtool's" for path in o.kept)
         return f"uninstalled {o.tool} {o.old_version}{kept}"
+    if o.action == "rolled-back":
+        return f"rolled back {o.tool} {o.old_version} -> {o.version} (generation {o.generation})"
+    if o.action == "pruned":
+        n = len(o.pruned)
+        return f"{o.tool}: removed {n} old generation{'s' if n != 1 else ''}"
+    if o.action == "nothing-to-prune":
+        return f"{o.tool}: no generation to remove"
     if o.action == "resumed":
         state = f" ({o.version})" if o.version else " (uninstalled)"
         return f"{o.tool}: the interrupted operation is finished{state}"

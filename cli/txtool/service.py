@@ -61,7 +61,7 @@ Status = Literal["done", "failed", "incomplete", "interrupted", "not-attempted"]
 Command = Literal["install", "upgrade", "uninstall", "reinstall", "inject", "uninject"]
 
 #: Step kinds without a side effect: an operation interrupted in them has nothing to undo.
-PURE_STEPS = frozenset({"resolve"})
+PURE_STEPS = frozenset({"resolve", "use-generation"})
 
 #: Closed operations kept in the log before the service folds them into the snapshot.
 COMPACT_EVERY = 100
@@ -241,6 +241,11 @@ class Service:
             planner = session.installer.planner()
             return [Item(t, tool=t) for t in sorted(set(planner.tools) | set(planner.incomplete))]
 
+        if everything:  # one batch: `rollback --all` undoes what this run upgraded
+            import secrets
+            from dataclasses import replace
+
+            opts = replace(opts, batch=secrets.token_hex(4))
         return self._session(
             [Item(n, tool=_tool_of(n)) for n in tools],
             act,
@@ -291,6 +296,50 @@ class Service:
             )
 
         return act
+
+    def rollback(
+        self,
+        tools: Sequence[str],
+        to: str | None = None,
+        *,
+        everything: bool = False,
+        force: bool = False,
+    ) -> Report:
+        """Switch tools back to a kept generation, offline (``everything``: the tools the
+        latest ``upgrade --all`` changed, each to the generation before it)."""
+
+        async def act(session: _Session, item: Item) -> Outcome:
+            return await self._run_plan(
+                session, item, session.installer.planner().rollback(item.name, to, force=force)
+            )
+
+        def batch(session: _Session) -> list[Item]:
+            return [Item(t, tool=t) for t in session.installer.planner().batch_tools()]
+
+        return self._session(
+            [Item(n, tool=names.tool_name(n)) for n in tools],
+            act,
+            jobs=1,
+            items_of=batch if everything else None,
+        )
+
+    def gc(self, tools: Sequence[str], keep: int | None = None) -> Report:
+        """Prune generations past the window of each tool (every installed one by default)."""
+
+        async def act(session: _Session, item: Item) -> Outcome:
+            return await self._run_plan(
+                session, item, session.installer.planner().gc(item.name, keep)
+            )
+
+        def installed(session: _Session) -> list[Item]:
+            return [Item(t, tool=t) for t in sorted(session.installer.planner().tools)]
+
+        return self._session(
+            [Item(n, tool=names.tool_name(n)) for n in tools],
+            act,
+            jobs=1,
+            items_of=None if tools else installed,
+        )
 
     def resume(self, op: str | None, *, revert: bool = False) -> Report:
         """Finish (or undo) one incomplete operation, or every one."""

@@ -5,7 +5,7 @@ plugins resolved together with it (``--with``, ``inject``) and, on request, the 
 of some of its dependencies (``--with-executables-from``, ``--include-deps``). All of it is
 recorded in each operation's meta, and every later plan (upgrade, reinstall, inject,
 ``install --force``) starts from the record: a recorded pin holds until a new spec or
-``NAME@latest`` replaces it, recorded extras hold unless a new spec names others, plugins hold
+``@latest`` replaces it, recorded extras hold unless a new spec names others, plugins hold
 until ``uninject``.
 """
 
@@ -23,9 +23,8 @@ from .errors import UsageError
 
 
 def _spec(name: str, extras: Iterable[str], specifier: str, url: str | None = None) -> str:
-    extra = ",".join(sorted(extras))
-    named = f"{name}[{extra}]" if extra else name
-    return f"{named} @ {url}" if url else f"{named}{specifier}"
+    extra = f"[{','.join(sorted(extras))}]" if extras else ""
+    return f"{name}{extra} @ {url}" if url else f"{name}{extra}{specifier}"
 
 
 @dataclass(frozen=True)
@@ -80,19 +79,17 @@ class Wants:
 
     def respecified(self, req: Requirement, *, latest: bool = False) -> Wants:
         """This request after ``upgrade SPEC`` or ``install --force SPEC``: a version
-        constraint (or a source) in ``req`` replaces the recorded one, ``latest`` drops it,
-        neither keeps it; extras in ``req`` replace the recorded ones, none keeps them."""
+        constraint in ``req`` replaces the recorded one, ``latest`` drops it, neither keeps
+        it; extras in ``req`` replace the recorded ones, none keeps them."""
         old = self.req
         extras = req.extras or old.extras
-        if req.url:  # a new source (sources.kept takes a recorded one back on upgrade)
-            return replace(self, requirement=_spec(req.name, extras, "", req.url))
         if req.specifier:
             specifier = str(req.specifier)
         elif latest:
             specifier = ""
         else:
             specifier = str(old.specifier)
-        return replace(self, requirement=_spec(req.name, extras, specifier))
+        return replace(self, requirement=_spec(req.name, extras, specifier, req.url))
 
     def injected(self, reqs: Sequence[Requirement], *, include_apps: bool) -> Wants:
         """With ``reqs`` as plugins too (a plugin named again takes its new spec)."""

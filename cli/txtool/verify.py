@@ -106,11 +106,22 @@ def verify(loc: Locations, state: JournalState) -> list[str]:
             problems += [f"{tool.name}: {m}; {_fix(tool)}" for m in wanted_missing(tool)]
         if not Path(tool.env).is_dir():
             continue
+        if tool.link and _points_at(tool.link) != Path(tool.env).name:
+            problems.append(f"{tool.name}: {tool.link} does not name {tool.env}; {_fix(tool)}")
         for name, shim in sorted(tool.shims.items()):
-            target = tool.launchers.get(name) or str(be.script_path(Path(tool.env), name))
+            target = tool.targets.get(shim) or str(be.script_path(Path(tool.env), name))
             problems += _check_shim(tool.name, Path(shim), target, _fix(tool))
-    problems += _strays(loc, {Path(t.env) for t in tools.values()}, state)
+    # Kept generations and each tool's stable path are the journal's too.
+    known = {Path(p) for t in tools.values() for p in [t.link, *(g.env for g in t.generations)]}
+    problems += _strays(loc, known - {Path()}, state)
     return problems
+
+
+def _points_at(link: str) -> str | None:
+    try:
+        return os.readlink(link)
+    except OSError:
+        return None
 
 
 def _check_shim(tool: str, shim: Path, target: str, fix: str) -> list[str]:

@@ -34,10 +34,8 @@ def tx(tmp_path: Path, wheelhouse: Path) -> Tx:
 
 @pytest.fixture
 def txdemo1(tx: Tx) -> Tx:
-    """A home with txdemo 1.0 installed, unpinned (``upgrade`` keeps a pin): installed while
-    1.0 was the newest release, and 2.0 published since, so an upgrade moves to it."""
-    tx.install_first_releases("txdemo")
-    tx.publish()
+    """A home with txdemo 1.0 installed."""
+    tx.install("txdemo==1.0")
     assert tx.shim() == "txdemo 1.0 (helper 1.0)"
     return tx
 

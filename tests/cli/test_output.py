@@ -90,7 +90,9 @@ def test_list_json_into_a_closed_pipe_is_no_traceback(txdemo1) -> None:
 
 def test_enospc_on_the_cleaned_up_record_is_a_warning(txdemo1) -> None:
     tx = txdemo1
-    proc = tx("upgrade", "txdemo", "--json", failpoints="journal.before.cleaned-up=error:ENOSPC")
+    proc = tx(
+        "upgrade", "txdemo@latest", "--json", failpoints="journal.before.cleaned-up=error:ENOSPC"
+    )
     (doc,) = json.loads(proc.stdout)  # exactly one document
     assert doc["action"] == "upgraded" and doc["status"] == "done"
     assert "txtool: warning:" in proc.stderr and "No space left" in proc.stderr

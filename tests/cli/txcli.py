@@ -151,8 +151,9 @@ class Tx:
         return entry
 
     def envs(self, tool: str) -> list[Path]:
+        """The tool's environments (its generations), without its stable path (a link)."""
         d = self.home / "tools" / tool
-        return sorted(d.iterdir()) if d.is_dir() else []
+        return sorted(p for p in d.iterdir() if not p.is_symlink()) if d.is_dir() else []
 
     def digest(self, *, journal: bool = True) -> dict[str, str]:
         exclude = () if journal else (str(self.journal),)

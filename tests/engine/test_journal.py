@@ -614,7 +614,7 @@ def test_the_table_records_are_checked_against_is_the_machines() -> None:
     from txengine import _lifecycle as lc
 
     machine = lc.build_machine()
-    assert lc.TABLE == lc.machine_table(machine)
+    assert lc.machine_table(machine) == lc.TABLE
     assert set(machine.states) == set(lc.STATES)
 
 

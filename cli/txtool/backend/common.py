@@ -32,8 +32,8 @@ class Backend(Protocol):
         python: str,
         index: IndexOptions,
         *,
-        deps: bool = True,
         plugins: Sequence[str] = (),
+        deps: bool = True,
     ) -> list[str]: ...
 
     async def create_env(self, env: Path, python: str) -> None: ...

@@ -107,8 +107,8 @@ class PipBackend:
         python: str,
         index: IndexOptions,
         *,
-        deps: bool = True,
         plugins: Sequence[str] = (),
+        deps: bool = True,
     ) -> list[str]:
         """Exact pins for ``requirement`` and ``plugins``, resolved together."""
         for r in (requirement, *plugins):
@@ -117,7 +117,7 @@ class PipBackend:
         check_local_locations(index)
         cmd = [*self.pip, "--python", python, "install", "--dry-run", "--ignore-installed"]
         cmd += ["--quiet", "--report", "-", *self._common(), *index_flags(index)]
-        cmd += [*([] if deps else ["--no-deps"]), _arg(requirement), *plugins]
+        cmd += [*([] if deps else ["--no-deps"]), _arg(requirement), *map(_arg, plugins)]
         out = await run(
             cmd, what=f"cannot resolve {requirement}", env=self._env(index), message=_pip_message
         )

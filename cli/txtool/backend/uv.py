@@ -99,8 +99,8 @@ class UvBackend:
         python: str,
         index: IndexOptions,
         *,
-        deps: bool = True,
         plugins: Sequence[str] = (),
+        deps: bool = True,
     ) -> list[str]:
         """Exact pins for ``requirement`` and ``plugins``, resolved together."""
         for r in (requirement, *plugins):
