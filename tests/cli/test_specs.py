@@ -83,7 +83,7 @@ def test_verify_flags_a_missing_extra_and_reinstall_repairs_it(tx: Tx) -> None:
     ]
     assert "reinstalled fancy 3.0" in tx("reinstall", "fancy").stdout
     assert tx.shim("fancy") == "fancy 3.0 (fancy_extra)"
-    assert tx.envs("fancy") != [env]
+    assert Path(tx.tool("fancy")["environment"]) != env
     tx.assert_clean()
 
 
@@ -111,8 +111,8 @@ def test_reinstall_rebuilds_from_the_whole_record(tx: Tx) -> None:
     for key in ("spec", "extras", "plugins", "executables_from", "pins", "options", "python"):
         assert after[key] == before[key], key
     assert after["options"]["backend"] == "pip"
-    (new_env,) = tx.envs("fancy")
-    assert new_env != old_env  # built beside the old one, switched at commit
+    new_env = Path(after["environment"])
+    assert new_env != old_env and tx.envs("fancy") == sorted([old_env, new_env])  # beside it
     assert tx.shim("fancy") == "fancy 2.0 (fancy_extra fancy_plugin)"
     assert tx.shim("fancy-extra-cli") == "fancy-extra-cli 1.0"
     assert "reinstall" in tx("history", "fancy").stdout
