@@ -162,3 +162,14 @@ def test_python_versions_are_named_when_they_differ(tx: Tx) -> None:
     out = tx("reinstall", "fancy", "--python", others[0]).stdout
     assert out.strip() == f"reinstalled fancy 3.0: Python {here} -> {_version(others[0])}"
     tx.assert_clean()
+
+
+def test_a_no_op_upgrade_within_a_pin_prunes_nothing(tx: Tx) -> None:
+    tx.install("fancy<2")
+    tx("upgrade", "fancy<3")
+    tx("upgrade", "fancy<4")  # three generations: the window is full
+    envs = tx.envs("fancy")
+    assert "up to date (3.0) within its pin fancy<4" in tx("upgrade", "fancy").stdout
+    assert tx.envs("fancy") == envs
+    assert [g["version"] for g in tx.tool("fancy")["generations"]] == ["1.0", "2.0", "3.0"]
+    tx.assert_clean()
