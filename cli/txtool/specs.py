@@ -11,7 +11,7 @@ until ``uninject``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -36,16 +36,6 @@ class Wants:
     apps_from: tuple[str, ...] = ()  # distributions (canonical names) whose executables get shims
     include_deps: bool = False  # shims for the executables of every dependency
 
-    @classmethod
-    def recorded(cls, meta: Mapping[str, Any], tool: str) -> Wants:
-        """The request an operation's meta records (a 0.1.0 journal records only the spec)."""
-        return cls(
-            requirement=str(meta.get("requirement", tool)),
-            plugins=tuple(str(p) for p in meta.get("plugins", ())),
-            apps_from=tuple(str(a) for a in meta.get("apps_from", ())),
-            include_deps=bool(meta.get("include_deps", False)),
-        )
-
     def meta(self) -> dict[str, Any]:
         """What the operation's meta records; a plain spec records only ``requirement``, as
         txtool 0.1.0 did."""
@@ -61,10 +51,6 @@ class Wants:
     @property
     def req(self) -> Requirement:
         return Requirement(self.requirement)
-
-    @property
-    def extras(self) -> list[str]:
-        return sorted(self.req.extras)
 
     @property
     def pin(self) -> str | None:

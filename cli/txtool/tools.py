@@ -171,6 +171,8 @@ class Projector:
         if view.kind == "uninstall":
             self.tools.pop(view.subject, None)
             return
+        if is_noop(view):
+            return  # its later steps (a prune among them) were skipped: nothing changed
         if old is not None:
             gone = _removed_envs(view)
             old.pruned += [g for g in old.generations if g.env in gone]

@@ -83,7 +83,7 @@ def test_verify_flags_a_missing_extra_and_reinstall_repairs_it(tx: Tx) -> None:
     ]
     assert "reinstalled fancy 3.0" in tx("reinstall", "fancy").stdout
     assert tx.shim("fancy") == "fancy 3.0 (fancy_extra)"
-    assert tx.envs("fancy") != [env]
+    assert Path(tx.tool("fancy")["environment"]) != env
     tx.assert_clean()
 
 
@@ -111,8 +111,8 @@ def test_reinstall_rebuilds_from_the_whole_record(tx: Tx) -> None:
     for key in ("spec", "extras", "plugins", "executables_from", "pins", "options", "python"):
         assert after[key] == before[key], key
     assert after["options"]["backend"] == "pip"
-    (new_env,) = tx.envs("fancy")
-    assert new_env != old_env  # built beside the old one, switched at commit
+    new_env = Path(after["environment"])
+    assert new_env != old_env and tx.envs("fancy") == sorted([old_env, new_env])  # beside it
     assert tx.shim("fancy") == "fancy 2.0 (fancy_extra fancy_plugin)"
     assert tx.shim("fancy-extra-cli") == "fancy-extra-cli 1.0"
     assert "reinstall" in tx("history", "fancy").stdout
@@ -161,4 +161,15 @@ def test_python_versions_are_named_when_they_differ(tx: Tx) -> None:
         pytest.skip(f"no interpreter other than Python {here} here")
     out = tx("reinstall", "fancy", "--python", others[0]).stdout
     assert out.strip() == f"reinstalled fancy 3.0: Python {here} -> {_version(others[0])}"
+    tx.assert_clean()
+
+
+def test_a_no_op_upgrade_within_a_pin_prunes_nothing(tx: Tx) -> None:
+    tx.install("fancy<2")
+    tx("upgrade", "fancy<3")
+    tx("upgrade", "fancy<4")  # three generations: the window is full
+    envs = tx.envs("fancy")
+    assert "up to date (3.0) within its pin fancy<4" in tx("upgrade", "fancy").stdout
+    assert tx.envs("fancy") == envs
+    assert [g["version"] for g in tx.tool("fancy")["generations"]] == ["1.0", "2.0", "3.0"]
     tx.assert_clean()
