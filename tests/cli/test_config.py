@@ -214,3 +214,18 @@ def test_a_password_in_the_users_config_is_used_never_recorded(
         if f.is_file():
             assert PASSWORD.encode() not in f.read_bytes(), f
     assert leaks == []
+
+
+def test_uvs_empty_projects_are_removed_and_a_killed_runs_are_swept(tx: Tx) -> None:
+    tmp = tx.root / "tmp"
+    tmp.mkdir()
+    tx.env["TMPDIR"] = str(tmp)
+    gone = subprocess.Popen(["true"])  # a pid that has exited
+    gone.wait()
+    left = tmp / f"txtool-uv-{gone.pid}-abcd"  # what a SIGKILL in a uv call leaves
+    left.mkdir()
+    (left / "uv.toml").write_text("")
+    mine = tmp / "txtool-uv-notapid"  # not named for a process: not txtool's to remove
+    mine.mkdir()
+    tx.install("txdemo==1.0")
+    assert sorted(p.name for p in tmp.iterdir()) == ["txtool-uv-notapid"]
