@@ -168,7 +168,7 @@ def _files(tx: Tx) -> list[str]:
     return [p for p, kind in tx.digest(journal=False).items() if kind not in ("dir", "absent")]
 
 
-@pytest.mark.parametrize("kind", ["directory", "vcs", "sdist"])
+@pytest.mark.parametrize("kind", ["directory", "editable", "vcs", "sdist"])
 def test_the_pip_backend_installs_and_upgrades_each_source(tx: Tx, www: str, kind: str) -> None:
     src = _sources(tx.root, www)[kind]
     tx.install(*src.spec, "--backend", "pip")
