@@ -8,6 +8,7 @@ directory, and every tool reads the same offline wheelhouse.
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import shutil
 import statistics
@@ -38,8 +39,19 @@ class Peers:
     before: list[str] | None = None
 
 
+def precompile(tree: Path) -> None:
+    """Write the bytecode of the source tree ``tree``'s ``engine`` and ``cli``, as installing
+    a wheel does. Imported from a source tree (an editable install, ``--before``) under
+    ``PYTHONDONTWRITEBYTECODE=1``, every module would be compiled again by every command:
+    40-odd modules, 35-90 ms of each run measured here, which a user never pays."""
+    for part in ("engine", "cli"):
+        compileall.compile_dir(str(tree / part), quiet=1)
+
+
 def txtool_command() -> list[str]:
-    """txtool as a user runs it: its console script when installed, else ``python -m``."""
+    """txtool as a user runs it: its console script when installed, else ``python -m``
+    (its sources compiled first, see :func:`precompile`)."""
+    precompile(REPO)
     script = Path(sys.executable).parent / "txtool"
     return [str(script)] if script.exists() else [sys.executable, "-m", "txtool"]
 
@@ -47,6 +59,7 @@ def txtool_command() -> list[str]:
 def tree_command(tree: Path) -> list[str]:
     """txtool from the source tree ``tree`` (its ``engine`` and ``cli``), run as the console
     script runs it, in this interpreter: to compare two versions of the code in one run."""
+    precompile(tree)
     paths = [str(tree.resolve() / "engine"), str(tree.resolve() / "cli")]
     code = f"import sys; sys.path[:0] = {paths!r}; from txtool.__main__ import run; run()"
     return [sys.executable, "-c", code]

@@ -13,8 +13,10 @@ Prints each figure and a table of goals with PASS/FAIL:
 * one operation of S no-op steps run by the Engine, against a budget of (S+1) raw
   write+fdatasync of a small append (measured in the same run, same filesystem) + 2 ms;
   goal: ratio <= 1;
-* what ``import txengine`` costs: the totals of ``python -X importtime -c 'import txengine'``
-  (modules imported, their cumulative time, the slowest top-level ones).
+* what importing the engine costs, for a reader (``from txengine import load``) and for a
+  writer (``from txengine import Engine, open_journal``): the totals of
+  ``python -X importtime`` (modules imported, their cumulative time, the slowest top-level
+  ones), with the engine's bytecode written first as an installed wheel has it.
 
 The journals live in a temporary directory on a real disk (never tmpfs: fsync is free there):
 the system temp dir if it is on a disk, else one beside the repository. Not a test: the
@@ -24,6 +26,7 @@ figures depend on the machine.
 from __future__ import annotations
 
 import argparse
+import compileall
 import gc
 import os
 import statistics
@@ -214,11 +217,17 @@ def op_seconds(directory: Path, steps: int, runs: int = 30) -> tuple[float, floa
         return statistics.median(times), calls[0] / runs
 
 
-def import_times(runs: int = 5) -> tuple[int, float, list[tuple[float, str]]]:
-    """Modules ``import txengine`` loads, its total in ms (best of ``runs``), slowest packages."""
+IMPORTS = {
+    "reader": "from txengine import load",
+    "writer": "from txengine import Engine, open_journal",
+}
+
+
+def import_times(code: str, runs: int = 5) -> tuple[int, float, list[tuple[float, str]]]:
+    """Modules ``code`` loads, its total in ms (best of ``runs``), slowest packages."""
     best: tuple[int, float, list[tuple[float, str]]] | None = None
     for _ in range(runs):
-        cmd = [sys.executable, "-X", "importtime", "-c", "import txengine"]
+        cmd = [sys.executable, "-X", "importtime", "-c", code]
         err = subprocess.run(cmd, capture_output=True, text=True, check=True).stderr
         # lines: "import time: self [us] | cumulative | imported package", nesting by indent
         rows = [line.split("|") for line in err.splitlines() if line.startswith("import time:")]
@@ -282,10 +291,14 @@ def main() -> int:
             f" {op * 1e3:.3f} ms; budget (S+1) x fsync + 2 ms = {budget * 1e3:.3f} ms"
         )
 
-    modules, total, slowest = import_times()
-    print(f"import      txengine: {modules} modules, {total:.1f} ms (best of 5); slowest:")
-    for ms, name in slowest:
-        print(f"            {ms:7.1f} ms  {name}")
+    compileall.compile_dir(str(REPO / "engine"), quiet=1)  # as an installed wheel has it
+    for who, code in IMPORTS.items():
+        modules, total, slowest = import_times(code)
+        print(
+            f"import      {who} ({code}): {modules} modules, {total:.1f} ms (best of 5); slowest:"
+        )
+        for ms, name in slowest:
+            print(f"            {ms:7.1f} ms  {name}")
 
     rows = [
         (f"{WRITERS} writers / 1 writer appends/s", f"x{ratio:.1f}", ">= x20", ratio >= 20),

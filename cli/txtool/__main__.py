@@ -1,8 +1,6 @@
 import os
 import sys
 
-from txtool.cli import main
-
 
 def run() -> None:
     """The process entry point: signals stay deferred, then ignored, until the exit.
@@ -12,19 +10,34 @@ def run() -> None:
     waited for), so the process leaves without the interpreter's teardown: collecting the
     folded state and finalizing some 200 modules cost more than a small command itself.
     Only the output is still owed: it is flushed first (a closed pipe loses it, nothing else).
+
+    ``txtool --version`` alone is answered before the command line's parser is even
+    imported (as argparse would answer it): the version is all a script asking for it wants.
     """
-    try:
-        code = main(restore_signals=False)
-    except SystemExit as e:  # argparse: --help, --version, a usage error
-        if not isinstance(e.code, int):
-            raise
-        code = e.code
+    if sys.argv[1:] == ["--version"]:
+        from txtool import __version__
+
+        sys.stdout.write(f"txtool {__version__}\n")  # buffered: a closed pipe fails the flush
+        code = 0
+    else:
+        code = _main()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except (OSError, ValueError):
             pass
     os._exit(code)
+
+
+def _main() -> int:
+    from txtool.cli import main
+
+    try:
+        return main(restore_signals=False)
+    except SystemExit as e:  # argparse: --help, --version, a usage error
+        if not isinstance(e.code, int):
+            raise
+        return e.code
 
 
 if __name__ == "__main__":

@@ -60,6 +60,22 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "-e", "--editable", action="store_true", help="install a local project directory editable"
     )
+    sp.add_argument(
+        "--with", dest="plugins", action="append", metavar="PKG", help="a plugin (repeatable)"
+    )
+    sp.add_argument(
+        "--with-executables-from",
+        dest="apps_from",
+        action="append",
+        metavar="PKG",
+        help="also expose the executables of this dependency or plugin (repeatable)",
+    )
+    sp.add_argument(
+        "--include-deps",
+        action="store_true",
+        default=None,
+        help="also expose the executables of every dependency",
+    )
 
     sp = cmd("upgrade", "upgrade tools (resuming any incomplete operation first)")
     sp.add_argument("names", nargs="*", metavar="NAME")
@@ -77,6 +93,24 @@ def _parser() -> argparse.ArgumentParser:
         "--outdated", action="store_true", help="only tools an upgrade would move, and to what"
     )
 
+    sp = cmd("reinstall", "rebuild tools from their recorded spec, extras, plugins and options")
+    sp.add_argument("names", nargs="*", metavar="NAME")
+    sp.add_argument("--all", action="store_true", help="reinstall every installed tool")
+    source_options(sp)
+
+    sp = cmd("inject", "add plugins to a tool's environment")
+    sp.add_argument("tool", metavar="TOOL")
+    sp.add_argument("specs", nargs="+", metavar="PKG")
+    sp.add_argument(
+        "--include-apps", action="store_true", help="also expose the plugins' executables"
+    )
+    source_options(sp)
+
+    sp = cmd("uninject", "remove plugins from a tool's environment")
+    sp.add_argument("tool", metavar="TOOL")
+    sp.add_argument("specs", nargs="+", metavar="PKG")
+    sp.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+
     sp = cmd("resume", "finish (or with --revert, undo) incomplete operations")
     sp.add_argument("op", nargs="?", help="operation id (default: every incomplete one)")
     sp.add_argument("--revert", action="store_true", help="roll back instead of forward")
@@ -85,6 +119,11 @@ def _parser() -> argparse.ArgumentParser:
 
     sp = cmd("history", "show past operations")
     sp.add_argument("name", nargs="?", metavar="NAME")
+    sp.add_argument(
+        "--generations",
+        action="store_true",
+        help="list the generations of NAME that rollback can reach, with their disk size",
+    )
 
     sp = cmd("journal", "inspect or maintain the journal", json_=False)
     jsub = sp.add_subparsers(dest="journal_command", metavar="ACTION", parser_class=_Parser)
@@ -95,6 +134,22 @@ def _parser() -> argparse.ArgumentParser:
     jsub.add_parser("compact", help="fold closed operations into the snapshot")
 
     cmd("verify", "check the disk against the journal")
+
+    sp = cmd("rollback", "switch tools back to a kept generation, offline")
+    sp.add_argument("names", nargs="*", metavar="NAME")
+    sp.add_argument(
+        "--to", metavar="VERSION|GENERATION", help="the kept generation (default: the previous)"
+    )
+    sp.add_argument("--all", action="store_true", help="undo the latest `upgrade --all`")
+    sp.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    sp.add_argument("--force", action="store_true", help="replace files txtool does not own")
+
+    sp = cmd("gc", "remove generations past TXTOOL_KEEP_GENERATIONS")
+    sp.add_argument("names", nargs="*", metavar="NAME")
+    sp.add_argument(
+        "--keep", type=int, metavar="K", help="generations to keep besides the current one"
+    )
+    sp.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     sp = cmd("demo", "run the offline demo in a throwaway home", json_=False)
     sp.add_argument("--keep", action="store_true", help="keep the demo's home directory")
     return p
@@ -277,6 +332,12 @@ def cmd_list(args: argparse.Namespace) -> int:
         t.to_json() | {"incomplete": t.incomplete and _op_json(t.incomplete, running)}
         for t in tools.values()
     ]
+    if getattr(args, "json", False):  # what each kept generation takes on disk
+        from .generations import disk_size
+
+        for entry in data:
+            for g in entry.get("generations", ()):
+                g["size"] = disk_size(g["environment"])
     data += [
         {"name": k, "version": None, "incomplete": _op_json(v, running)} for k, v in pending.items()
     ]
@@ -285,7 +346,9 @@ def cmd_list(args: argparse.Namespace) -> int:
         if not data:
             print("no tools installed")
         for t in tools.values():
-            print(f"{t.name} {t.version}  ({', '.join(sorted(t.shims))})")
+            spec = f"  {t.requirement}" if t.requirement != t.name else ""
+            plugins = f"  with {', '.join(t.plugins)}" if t.plugins else ""
+            print(f"{t.name} {t.version}{spec}  ({', '.join(sorted(t.shims))}){plugins}")
             if t.incomplete is not None:
                 print(f"  {_pending_line(t.incomplete, running)}")
         for name, view in pending.items():
@@ -363,22 +426,91 @@ def cmd_history(args: argparse.Namespace) -> int:
 
     from txengine import iter_history
 
+    from .tools import Projector, is_noop
+
     name = None
     if args.name is not None:  # an empty name is bad input, not "every tool"
         from .names import tool_name
 
         name = tool_name(args.name)
+    if args.generations:
+        if name is None:
+            return _fail(USAGE, "--generations lists one tool's: name it")
+        return _generations(args, name)
     journal_dir = _locations().journal_dir
     # Streamed: the history segment is read one operation at a time (text output).
     found = iter_history(journal_dir, warn=_warn) if journal_dir.exists() else iter(())
-    views = (v for v in found if name is None or v.subject == name)
-    data = [_op_json(v) for v in views] if getattr(args, "json", False) else None
+    projector = Projector()  # each operation's from -> to, folded as the stream goes
+
+    def rows() -> Any:
+        for v in found:
+            before = projector.tools.get(v.subject)
+            was = (before.version, before.number) if before else (None, None)
+            projector.apply(v)
+            if (name is not None and v.subject != name) or (v.committed and is_noop(v)):
+                continue  # a no-op upgrade changed nothing: not part of the history
+            after = projector.tools.get(v.subject)  # unchanged by one not committed
+            now = (after.version, after.number) if after else (None, None)
+            options = v.meta.get("options") or {}
+            yield (
+                v,
+                {
+                    "from": was[0],
+                    "to": now[0],
+                    "from_generation": was[1],
+                    "generation": now[1],
+                    "requirement": v.meta.get("requirement"),
+                    "python": options.get("python") if isinstance(options, dict) else None,
+                },
+            )
+
+    data = [_op_json(v) | row for v, row in rows()] if getattr(args, "json", False) else None
 
     def text() -> None:
-        for v in views:
+        for v, row in rows():
             when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(v.started))
             extra = f" ({v.error})" if v.error else ""
-            print(f"{when}  {v.id}  {v.kind:<9} {v.subject:<20} {v.audit().where}{extra}")
+            change = _change(row)
+            print(f"{when}  {v.id}  {v.kind:<9} {v.subject:<20} {change}{v.audit().where}{extra}")
+
+    _emit(args, data, text)
+    return OK
+
+
+def _change(row: dict[str, Any]) -> str:
+    """``1.0 (gen 1) -> 2.0 (gen 2)  spec  python  ``, the parts an operation has."""
+
+    def side(version: Any, number: Any) -> str:
+        return "-" if version is None else f"{version} (gen {number})"
+
+    if row["from"] is None and row["to"] is None:
+        return ""
+    parts = [f"{side(row['from'], row['from_generation'])} -> {side(row['to'], row['generation'])}"]
+    parts += [str(row[k]) for k in ("requirement", "python") if row[k]]
+    return "  ".join(parts) + "  "
+
+
+def _generations(args: argparse.Namespace, name: str) -> int:
+    """``history NAME --generations``: what rollback can reach, and the disk each takes."""
+    import time
+
+    from .generations import disk_size
+    from .tools import project
+
+    tool = project(_state()).get(name)
+    if tool is None:
+        return _fail(USAGE, f"{name} is not installed")
+    data = [
+        g.to_json() | {"current": g.number == tool.number, "size": disk_size(g.env)}
+        for g in tool.generations
+    ]
+
+    def text() -> None:
+        for g, row in zip(tool.generations, data, strict=True):
+            mark = "*" if row["current"] else " "
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(g.started))
+            size = f"{row['size'] / 1e6:.1f} MB"
+            print(f"{mark} {g.number:>3}  {g.version:<12} {when}  {size:>9}  {g.env}")
 
     _emit(args, data, text)
     return OK
@@ -433,7 +565,15 @@ def _options(args: argparse.Namespace) -> Options:
         args.backend,
         getattr(args, "force", False),
         editable=getattr(args, "editable", False),
+        plugins=_given(getattr(args, "plugins", None)),
+        apps_from=_given(getattr(args, "apps_from", None)),
+        include_deps=getattr(args, "include_deps", None),
     )
+
+
+def _given(values: list[str] | None) -> tuple[str, ...] | None:
+    """A repeatable option: None when it was not given at all (keep what is recorded)."""
+    return None if values is None else tuple(values)
 
 
 def _absolute(location: str) -> str:
@@ -535,6 +675,38 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
     return _render(args, report)
 
 
+def cmd_reinstall(args: argparse.Namespace) -> int:
+    if bool(args.names) == bool(args.all):
+        return _fail(USAGE, "name the tools to reinstall, or use --all (not both)")
+    opts = _options(args)
+    service = _service(args)
+    planner = service.planner()
+    names = sorted(planner.tools) if args.all else args.names
+    plans = [planner.reinstall(n, opts) for n in names]  # bad input fails before any change
+    if args.dry_run:
+        return _dry_run(args, plans)
+    return _render(args, service.reinstall(args.names, opts, everything=args.all))
+
+
+def cmd_inject(args: argparse.Namespace) -> int:
+    opts = _options(args)
+    service = _service(args)
+    plan = service.planner().inject(args.tool, args.specs, opts, args.include_apps)
+    if args.dry_run:
+        return _dry_run(args, [plan])
+    return _render(args, service.inject(args.tool, args.specs, opts, args.include_apps))
+
+
+def cmd_uninject(args: argparse.Namespace) -> int:
+    from .installer import Options
+
+    service = _service(args)
+    plan = service.planner().uninject(args.tool, args.specs, Options())
+    if args.dry_run:
+        return _dry_run(args, [plan])
+    return _render(args, service.uninject(args.tool, args.specs, Options()))
+
+
 def cmd_resume(args: argparse.Namespace) -> int:
     service = _service(args)
     if args.op and service.state().get(args.op) is None:
@@ -542,6 +714,37 @@ def cmd_resume(args: argparse.Namespace) -> int:
     report = service.resume(args.op, revert=args.revert)
     if not report.items and not args.json:
         print("nothing to resume")
+    return _render(args, report)
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    if not args.names and not args.all:
+        return _fail(USAGE, "name the tools to roll back, or use --all")
+    if args.all and (args.names or args.to):
+        return _fail(USAGE, "--all takes no names and no --to")
+    if args.to is not None and len(args.names) > 1:
+        return _fail(USAGE, "--to takes one tool")
+    service = _service(args)
+    planner = service.planner()
+    names = planner.batch_tools() if args.all else args.names
+    plans = [planner.rollback(n, args.to, force=args.force) for n in names]  # bad input: here
+    if args.dry_run:
+        return _dry_run(args, plans)
+    report = service.rollback(args.names, args.to, everything=args.all, force=args.force)
+    return _render(args, report)
+
+
+def cmd_gc(args: argparse.Namespace) -> int:
+    if args.keep is not None and args.keep < 0:
+        return _fail(USAGE, "--keep must be 0 or more")
+    service = _service(args)
+    planner = service.planner()
+    plans = [planner.gc(n, args.keep) for n in args.names or sorted(planner.tools)]
+    if args.dry_run:
+        return _dry_run(args, plans)
+    report = service.gc(args.names, args.keep)
+    if not report.items and not args.json:
+        print("no tools installed")
     return _render(args, report)
 
 
@@ -555,4 +758,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "history": cmd_history,
     "journal": cmd_journal,
     "verify": cmd_verify,
+    "reinstall": cmd_reinstall,
+    "inject": cmd_inject,
+    "uninject": cmd_uninject,
+    "rollback": cmd_rollback,
+    "gc": cmd_gc,
 }

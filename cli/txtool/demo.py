@@ -3,7 +3,9 @@
 Installs txdemo 1.0 from a wheelhouse built on the spot, then upgrades it to 2.0 twice:
 once with the shim "in use" (the Windows failure of the peer's bug, injected through the
 engine's filesystem seam), which fails and is undone; once killed half way (SIGKILL),
-which leaves an incomplete operation that the next ``upgrade`` finishes.
+which leaves an incomplete operation that the next ``upgrade`` finishes. Shims are copies
+(``TXTOOL_SHIMS=copy``, as on Windows), so each upgrade really replaces the executable. Then
+it rolls back to 1.0, offline, and forward again.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class _Demo:
             "TXTOOL_HOME": str(root / "home"),
             "TXTOOL_BIN_DIR": str(self.bin),
             "TERM": "dumb",
+            "TXTOOL_SHIMS": "copy",  # the Windows way: each upgrade replaces the executable
         }
         self.env.pop("TXENGINE_FAILPOINTS", None)
         self.failures: list[str] = []
@@ -77,7 +80,7 @@ def run_demo(keep: bool = False) -> int:
         d.shim("txdemo 1.0")
         d.txtool(
             "upgrade",
-            "txdemo",
+            "txdemo@latest",
             expect=1,
             failpoints=f"fs.link@{d.bin}/txdemo=in-use",
             note="the new shim cannot be placed: the old one is in use",
@@ -86,14 +89,19 @@ def run_demo(keep: bool = False) -> int:
         d.txtool("status")
         d.txtool(
             "upgrade",
-            "txdemo",
+            "txdemo@latest",
             expect=-9,
             failpoints="step.remove-shims.removed=kill",
             note="the process is killed half way (SIGKILL)",
         )
         d.shim(None)
         d.txtool("status", expect=3, note="the half-done upgrade is on record, with its fix")
-        d.txtool("upgrade", "txdemo", note="the next upgrade finishes it first")
+        d.txtool("upgrade", "txdemo@latest", note="the next upgrade finishes it first")
+        d.shim("txdemo 2.0")
+        d.txtool("verify")
+        d.txtool("rollback", "txdemo", note="back to the kept 1.0, no index needed")
+        d.shim("txdemo 1.0")
+        d.txtool("rollback", "txdemo", note="and a rollback can be rolled back")
         d.shim("txdemo 2.0")
         d.txtool("verify")
         d.txtool("history")

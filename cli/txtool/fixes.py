@@ -24,4 +24,4 @@ def fix(view: OperationView) -> str:
 
 def reinstall_command(tool: str) -> str:
     """What rebuilds a tool whose files on disk no longer match the journal."""
-    return f"txtool install --force {tool}"
+    return f"txtool reinstall {tool}"

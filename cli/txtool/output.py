@@ -18,6 +18,9 @@ _LABELS = {
     "remove-shims": "moving old shims aside",
     "copy-shims": "placing new shims",
     "remove-env": "moving the old environment aside",
+    "use-generation": "checking the kept generation",
+    "switch-current": "switching the stable path",
+    "prune-envs": "moving old environments aside",
 }
 
 
@@ -91,19 +94,48 @@ def outcome_line(o: Outcome) -> str:
     """The one line that tells the user what a command did to a tool."""
     if o.action == "installed":
         return f"installed {o.tool} {o.version}: {', '.join(sorted(o.shims))}"
-    if o.action == "upgraded":
-        return f"upgraded {o.tool} {o.old_version} -> {o.version}"
+    if o.action in ("upgraded", "reinstalled", "injected", "uninjected"):
+        return _rebuilt_line(o) + _pin_note(o)
     if o.action == "up-to-date":
-        return f"{o.tool} is up to date ({o.version})"
+        return f"{o.tool} is up to date ({o.version})" + _pin_note(o)
+    if o.action == "already-injected":
+        return f"{o.tool} {o.version} already has these plugins"
     if o.action == "already-installed":
         return f"{o.tool} {o.version} is already installed (upgrade it, or --force to reinstall)"
     if o.action == "uninstalled":
         kept = "".join(f"\nkept {path}: it is no longer txtool's" for path in o.kept)
         return f"uninstalled {o.tool} {o.old_version}{kept}"
+    if o.action == "rolled-back":
+        return f"rolled back {o.tool} {o.old_version} -> {o.version} (generation {o.generation})"
+    if o.action == "pruned":
+        n = len(o.pruned)
+        return f"{o.tool}: removed {n} old generation{'s' if n != 1 else ''}"
+    if o.action == "nothing-to-prune":
+        return f"{o.tool}: no generation to remove"
     if o.action == "resumed":
         state = f" ({o.version})" if o.version else " (uninstalled)"
         return f"{o.tool}: the interrupted operation is finished{state}"
     return f"{o.action} {o.kind} {o.tool} (op {o.op})"  # finished / reverted, by resume
+
+
+def _rebuilt_line(o: Outcome) -> str:
+    """An environment rebuilt: the version change, else the Python change, else the kind."""
+    python = f"Python {o.old_python} -> {o.python}" if o.old_python is not None else ""
+    if o.version != o.old_version:
+        return f"{o.action} {o.tool} {o.old_version} -> {o.version}" + (
+            f" ({python})" if python else ""
+        )
+    return f"{o.action} {o.tool} {o.version}" + (f": {python}" if python else "")
+
+
+def _pin_note(o: Outcome) -> str:
+    """An upgrade that stayed within the recorded pin says so, and how to lift it."""
+    if o.pin is None:
+        return ""
+    return (
+        f" within its pin {o.pin} (lift it with `txtool upgrade {o.tool}@latest`,"
+        f" or give a new spec, e.g. `txtool upgrade '{o.tool}>{o.version}'`)"
+    )
 
 
 def late_signal_note(signum: int) -> str:

@@ -7,11 +7,12 @@ A step that found nothing to do (resolve found the installed pins) records :clas
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
-from txengine import Result
+if TYPE_CHECKING:  # a type only: `list` reads results without the engine's step machinery
+    from txengine import Result
 
 
 class _Result(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):

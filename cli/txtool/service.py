@@ -58,10 +58,10 @@ from .tools import current
 
 #: What happened to one item of a command (a tool, or an operation for ``resume``).
 Status = Literal["done", "failed", "incomplete", "interrupted", "not-attempted"]
-Command = Literal["install", "upgrade", "uninstall"]
+Command = Literal["install", "upgrade", "uninstall", "reinstall", "inject", "uninject"]
 
 #: Step kinds without a side effect: an operation interrupted in them has nothing to undo.
-PURE_STEPS = frozenset({"resolve"})
+PURE_STEPS = frozenset({"resolve", "use-generation"})
 
 #: Closed operations kept in the log before the service folds them into the snapshot.
 COMPACT_EVERY = 100
@@ -70,8 +70,10 @@ COMPACT_EVERY = 100
 def recovery_direction(command: Command, interrupted_kind: str) -> Literal["forward", "revert"]:
     """Which way re-running ``command`` takes an interrupted operation of the same tool:
     the way that leads to what the command asks for (docs/cli.md has the table)."""
-    wants_tool = command in ("install", "upgrade")
-    builds_tool = interrupted_kind in ("install", "upgrade")
+    # Every kind but uninstall builds the tool's environment (reinstall and inject are
+    # upgrades with the same or more requirements).
+    wants_tool = command != "uninstall"
+    builds_tool = interrupted_kind != "uninstall"
     return "forward" if wants_tool == builds_tool else "revert"
 
 
@@ -239,11 +241,104 @@ class Service:
             planner = session.installer.planner()
             return [Item(t, tool=t) for t in sorted(set(planner.tools) | set(planner.incomplete))]
 
+        if everything:  # one batch: `rollback --all` undoes what this run upgraded
+            import secrets
+            from dataclasses import replace
+
+            opts = replace(opts, batch=secrets.token_hex(4))
         return self._session(
             [Item(n, tool=_tool_of(n)) for n in tools],
             act,
             jobs=jobs,
             items_of=targets if everything else None,
+        )
+
+    def reinstall(self, tools: Sequence[str], opts: Options, *, everything: bool = False) -> Report:
+        """Rebuild each tool from what its record says (``everything``: every tool)."""
+
+        def targets(session: _Session) -> list[Item]:
+            planner = session.installer.planner()
+            return [Item(t, tool=t) for t in sorted(set(planner.tools) | set(planner.incomplete))]
+
+        return self._session(
+            [Item(n, tool=names.tool_name(n)) for n in tools],
+            self._planned("reinstall", lambda planner, name: planner.reinstall(name, opts)),
+            jobs=1,
+            items_of=targets if everything else None,
+        )
+
+    def inject(self, tool: str, specs: Sequence[str], opts: Options, include_apps: bool) -> Report:
+        """Rebuild the tool's environment with ``specs`` as plugins too."""
+        act = self._planned(
+            "inject", lambda planner, name: planner.inject(name, list(specs), opts, include_apps)
+        )
+        return self._session([Item(tool, tool=names.tool_name(tool))], act, jobs=1)
+
+    def uninject(self, tool: str, dists: Sequence[str], opts: Options) -> Report:
+        """Rebuild the tool's environment without the plugins ``dists``."""
+        act = self._planned(
+            "uninject", lambda planner, name: planner.uninject(name, list(dists), opts)
+        )
+        return self._session([Item(tool, tool=names.tool_name(tool))], act, jobs=1)
+
+    def _planned(
+        self, command: Command, plan_of: Callable[[Any, str], Plan | Outcome]
+    ) -> Callable[[_Session, Item], Awaitable[Outcome]]:
+        """An item's work: re-running as the fix of its tool's interrupted operation, then
+        the plan ``plan_of`` makes under the tool's lock."""
+
+        async def act(session: _Session, item: Item) -> Outcome:
+            resumed = await self._recover(session, item, command)
+            if resumed is not None:
+                return resumed
+            return await self._run_plan(
+                session, item, plan_of(session.installer.planner(), item.name)
+            )
+
+        return act
+
+    def rollback(
+        self,
+        tools: Sequence[str],
+        to: str | None = None,
+        *,
+        everything: bool = False,
+        force: bool = False,
+    ) -> Report:
+        """Switch tools back to a kept generation, offline (``everything``: the tools the
+        latest ``upgrade --all`` changed, each to the generation before it)."""
+
+        async def act(session: _Session, item: Item) -> Outcome:
+            return await self._run_plan(
+                session, item, session.installer.planner().rollback(item.name, to, force=force)
+            )
+
+        def batch(session: _Session) -> list[Item]:
+            return [Item(t, tool=t) for t in session.installer.planner().batch_tools()]
+
+        return self._session(
+            [Item(n, tool=names.tool_name(n)) for n in tools],
+            act,
+            jobs=1,
+            items_of=batch if everything else None,
+        )
+
+    def gc(self, tools: Sequence[str], keep: int | None = None) -> Report:
+        """Prune generations past the window of each tool (every installed one by default)."""
+
+        async def act(session: _Session, item: Item) -> Outcome:
+            return await self._run_plan(
+                session, item, session.installer.planner().gc(item.name, keep)
+            )
+
+        def installed(session: _Session) -> list[Item]:
+            return [Item(t, tool=t) for t in sorted(session.installer.planner().tools)]
+
+        return self._session(
+            [Item(n, tool=names.tool_name(n)) for n in tools],
+            act,
+            jobs=1,
+            items_of=None if tools else installed,
         )
 
     def resume(self, op: str | None, *, revert: bool = False) -> Report:

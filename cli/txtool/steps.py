@@ -1,22 +1,28 @@
 """The steps of a tool operation, as txengine step types.
 
-install:   resolve -> install-env -> remove-shims -> copy-shims
-upgrade:   resolve -> install-env -> remove-shims -> copy-shims -> remove-env (the old one)
-uninstall: remove-shims -> remove-env
+install:   resolve -> install-env -> remove-shims -> switch-current -> copy-shims
+upgrade:   resolve -> install-env -> remove-shims -> switch-current -> copy-shims
+           [-> prune-envs: the generations that fall out of the keep window]
+rollback:  use-generation -> remove-shims -> switch-current -> copy-shims
+uninstall: remove-shims -> prune-envs (every generation, and the stable path)
 
-Each environment is built at its own path (``tools/NAME/OPID``) beside the old one, so an
-upgrade switches shims from one to the other and the old environment is only stashed
-until commit: reverting needs no network. When resolve finds the installed pins again,
-the later steps record ``skipped`` and touch nothing.
+Each environment is built at its own path (``tools/NAME/ID``) beside the old ones, and
+``tools/NAME/current`` names the current one (``generations.py``); on POSIX the shims are
+links through it, so the shim steps act only on executables that appear or vanish. A
+removed environment is only stashed until commit: reverting needs no network. When
+resolve finds the installed pins again, the later steps record ``skipped`` and touch
+nothing. (``remove-env`` is the removal of releases before generations, kept so that
+their journals still resume and revert.)
 """
 
 from __future__ import annotations
 
-import errno
 import filecmp
 import os
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from txengine import (
     JournalState,
@@ -27,14 +33,14 @@ from txengine import (
     StepError,
     atomic_copy,
     atomic_symlink,
-    discard,
-    restore,
     stash,
     sweep_temps,
 )
 
 from . import backend as be
 from .backend.pins import is_rebuilt, pin_name
+from .generations import PruneEnvs, SwitchCurrent, UseGeneration, linked, links_refused
+from .generations import skipped as _skipped
 from .locations import DIR_MODE, Locations, UnsafeLocation
 from .names import BadName, executable_name, requirement, tool_name
 from .results import (
@@ -52,6 +58,11 @@ from .results import (
     first,
     read,
 )
+from .stashes import aside as _aside
+from .stashes import drop_aside, move_aside, put_back
+from .stashes import remove_if_empty as _remove_if_empty
+from .stashes import stashed_copy as _stashed_copy
+from .tools import shim_target
 
 
 def _resolved(ctx: StepContext) -> Resolved | None:
@@ -77,30 +88,36 @@ def _env_stash(ctx: StepContext) -> Path | None:
     return Path(intent.stash) if intent else None
 
 
-def _skipped(ctx: StepContext) -> bool:
-    resolved = _resolved(ctx)
-    return bool(resolved and resolved.unchanged)
+class Stable(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Shims as links through the tool's stable path: ``current`` (``tools/NAME/current``)
+    names the generation ``env``, so a shim is a link to ``current/bin/X``. ``links``: the old
+    shims (path -> target) that are such links already; one the new generation wants exactly
+    as it is stays in place, and switching ``current`` switches it."""
+
+    current: str
+    env: str
+    links: dict[str, str] = {}
+
+    def target(self, launcher: str) -> str:
+        return shim_target(launcher, self.env, self.current)
+
+    def kept(self, bin_dir: Path, executables: dict[str, str]) -> dict[str, str]:
+        """Shim path -> target, for the old links the new executables keep as they are."""
+        wanted = {str(bin_dir / n): self.target(t) for n, t in executables.items()}
+        return {p: t for p, t in wanted.items() if self.links.get(p) == t}
 
 
-def _aside(ctx: StepContext, path: Path) -> Path:
-    # Where stash() puts a file when the stash is on another filesystem: fixed, so that a
-    # revert after a crash finds it.
-    return path.with_name(f".{path.name}.txtool-{ctx.op}")
+def _kept(ctx: StepContext, stable: Stable | None, bin_dir: str) -> dict[str, str]:
+    installed = _installed(ctx)
+    if stable is None or installed is None or _skipped(ctx):
+        return {}
+    return stable.kept(Path(bin_dir), installed.executables)
 
 
-def _stashed_copy(ctx: StepContext, path: Path, stash_path: Path | None) -> Path | None:
-    for candidate in (stash_path, _aside(ctx, path)):
-        if candidate is not None and os.path.lexists(candidate):
-            return candidate
-    return None
-
-
-def _remove_if_empty(ctx: StepContext, directory: Path) -> None:
-    try:
-        if directory.is_dir() and not any(directory.iterdir()):
-            ctx.fs.rmtree(directory)
-    except FileNotFoundError:
-        pass
+def _through(ctx: StepContext, stable: Stable | None) -> Stable | None:
+    """``stable``, unless the switch found that links are refused under the home: the
+    shims then expose the launchers themselves."""
+    return stable if linked(ctx) else None
 
 
 class Resolve(Step, frozen=True):
@@ -116,20 +133,25 @@ class Resolve(Step, frozen=True):
     index: dict[str, Any]
     backend: str
     current: list[str] | None = None
+    plugins: list[str] = []  # resolved together with the tool, so that the pins cover them
 
     def describe(self) -> str:
-        return f"resolve {self.requirement}"
+        return " ".join(["resolve", self.requirement, *(f"--with {p}" for p in self.plugins)])
 
     async def resolved(self) -> Resolved:
         """The resolution as this step would record it, without the journal (a dry run and
         ``list --outdated`` show it)."""
         try:
-            requirement(self.requirement)  # read back from a journal: checked as if typed
+            for typed in (self.requirement, *self.plugins):
+                requirement(typed)  # read back from a journal: checked as if typed
         except BadName as e:
             raise StepError(str(e)) from None
         backend = be.get_backend(self.backend)
         pins = await backend.resolve(
-            self.requirement, self.python, be.IndexOptions.from_dict(self.index)
+            self.requirement,
+            self.python,
+            be.IndexOptions.from_dict(self.index),
+            plugins=self.plugins,
         )
         own = next((p for p in pins if pin_name(p) == self.tool), None)
         if own is None:
@@ -164,6 +186,8 @@ class InstallEnv(Step, frozen=True):
     index: dict[str, Any]
     backend: str
     editable: bool = False  # the tool's own pin (a project directory) installed with -e
+    apps_from: list[str] = []  # dependencies whose executables get shims too
+    include_deps: bool = False  # every dependency's executables get shims too
 
     def describe(self) -> str:
         return f"install {self.tool} into a new environment"
@@ -185,24 +209,28 @@ class InstallEnv(Step, frozen=True):
         await backend.install(env, resolved.pins, index, editable)
         ctx.failpoint("installed", env)
         installed = be.inspect_env(env, self.tool)
-        scripts = [(n, False) for n in installed.console_scripts]
-        scripts += [(n, True) for n in installed.gui_scripts]
-        executables = {}
-        scripts += [(n, False) for n in installed.data_scripts]
-        for name, gui in scripts:
-            try:
-                executable_name(name)
-            except BadName as e:
-                raise StepError(f"{self.tool} {installed.version}: {e}") from None
-            target = Path(installed.data_scripts.get(name) or be.script_path(env, name, gui))
-            if not target.exists():
-                raise StepError(f"{self.tool} {installed.version}: launcher {target} is missing")
-            executables[name] = str(target)
+        executables = _executables(env, installed)
+        for dist in self._exposed_deps(resolved):
+            # The tool's own executables win a name it shares with a dependency.
+            executables = _executables(env, be.inspect_env(env, dist)) | executables
         if not executables:
             raise StepError(
                 f"{self.tool} {installed.version} exposes no executables (no console or GUI scripts)"
             )
         return EnvInstalled(version=installed.version, executables=executables).record()
+
+    def _exposed_deps(self, resolved: Resolved) -> list[str]:
+        """The distributions besides the tool whose executables are asked for."""
+        pinned = [pin_name(p) for p in resolved.pins]
+        if self.include_deps:
+            return [d for d in pinned if d != self.tool]
+        missing = [d for d in self.apps_from if d not in pinned]
+        if missing:
+            raise StepError(
+                f"{', '.join(missing)} is not among the distributions installed with {self.tool}"
+                " (only a dependency or a plugin can expose executables)"
+            )
+        return list(self.apps_from)
 
     async def revert(self, ctx: StepContext, result: Result | None) -> None:
         env = Path(self.env)
@@ -210,6 +238,24 @@ class InstallEnv(Step, frozen=True):
             ctx.fs.rmtree(env)
         _remove_if_empty(ctx, env.parent)
         _remove_if_empty(ctx, env.parent.parent)
+
+
+def _executables(env: Path, installed: be.Installed) -> dict[str, str]:
+    """A distribution's executables in ``env``: name -> launcher, each name checked."""
+    scripts = [(n, False) for n in installed.console_scripts]
+    scripts += [(n, True) for n in installed.gui_scripts]
+    scripts += [(n, False) for n in installed.data_scripts]
+    executables = {}
+    for name, gui in scripts:
+        try:
+            executable_name(name)
+        except BadName as e:
+            raise StepError(f"{installed.name} {installed.version}: {e}") from None
+        target = Path(installed.data_scripts.get(name) or be.script_path(env, name, gui))
+        if not target.exists():
+            raise StepError(f"{installed.name} {installed.version}: launcher {target} is missing")
+        executables[name] = str(target)
+    return executables
 
 
 class RemoveShims(Step, frozen=True):
@@ -229,6 +275,7 @@ class RemoveShims(Step, frozen=True):
     force: bool = False
     targets: dict[str, str] = {}  # owned shim path -> the launcher it is a link to / copy of
     keep_foreign: bool = False
+    stable: Stable | None = None
 
     def describe(self) -> str:
         return "remove old shims"
@@ -239,7 +286,9 @@ class RemoveShims(Step, frozen=True):
         if installed and not _skipped(ctx):
             names |= set(installed.executables)
         bin_dir = Path(self.bin_dir)
-        moves = [Move(str(bin_dir / n), str(ctx.stash_path(f"shim-{n}"))) for n in sorted(names)]
+        kept = _kept(ctx, self.stable, self.bin_dir)
+        paths = [bin_dir / n for n in sorted(names) if str(bin_dir / n) not in kept]
+        moves = [Move(str(p), str(ctx.stash_path(f"shim-{p.name}"))) for p in paths]
         return ShimMoves(moves=moves).record()
 
     def _foreign(self, path: Path) -> str | None:
@@ -282,16 +331,11 @@ class RemoveShims(Step, frozen=True):
 
     async def revert(self, ctx: StepContext, result: Result | None) -> None:
         for m in reversed(_moves(ctx)):
-            path = Path(m.path)
-            found = _stashed_copy(ctx, path, Path(m.stash))
-            if found is not None:
-                restore(ctx.fs, found, path)
+            put_back(ctx, Path(m.path), Path(m.stash))
 
     async def cleanup(self, ctx: StepContext, result: Result | None) -> None:
         for m in _moves(ctx):
-            path = Path(m.path)
-            if not discard(ctx.fs, _aside(ctx, path)):
-                raise StepError(f"{_aside(ctx, path)} is still in use")
+            drop_aside(ctx, Path(m.path))
 
 
 def _what(path: Path) -> str:
@@ -300,11 +344,6 @@ def _what(path: Path) -> str:
     if path.is_dir():
         return "a directory"
     return "another file"
-
-
-# What creating a symlink fails with where the filesystem or the OS refuses links (FAT,
-# some network mounts, Windows without the privilege): a copy is placed instead.
-_LINKS_REFUSED = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS}
 
 
 def is_ours(path: Path, target: str) -> bool:
@@ -331,11 +370,16 @@ def _sweep(ctx: StepContext, bin_dir: Path) -> None:
 
 
 class CopyShims(Step, frozen=True):
-    """Expose the new environment's executables in the bin dir, each placed atomically."""
+    """Expose the new environment's executables in the bin dir, each placed atomically.
+
+    With ``stable``, a shim is a link through the tool's stable path, and the old links the
+    new generation keeps as they are (``Stable.kept``) are neither moved nor placed: they
+    are checked to still be txtool's and recorded with the rest."""
 
     kind = "copy-shims"
     bin_dir: str
     mode: str = "symlink"  # "symlink", or "copy" (Windows, and where links are refused)
+    stable: Stable | None = None
 
     def describe(self) -> str:
         return "copy new shims"
@@ -345,10 +389,14 @@ class CopyShims(Step, frozen=True):
         if installed is None or _skipped(ctx):
             return ShimPlan(shims={}).record()
         bin_dir = Path(self.bin_dir)
+        stable = _through(ctx, self.stable)
+        kept = _kept(ctx, stable, self.bin_dir)
+        target = stable.target if stable else str
         return ShimPlan(
             shims={
-                name: ShimTarget(str(bin_dir / name), target)
-                for name, target in sorted(installed.executables.items())
+                name: ShimTarget(str(bin_dir / name), target(launcher))
+                for name, launcher in sorted(installed.executables.items())
+                if str(bin_dir / name) not in kept
             }
         ).record()
 
@@ -358,30 +406,44 @@ class CopyShims(Step, frozen=True):
         ctx.fs.mkdir(Path(self.bin_dir), DIR_MODE)
         _sweep(ctx, Path(self.bin_dir))
         placed = {}
+        for path_, target in _kept(ctx, _through(ctx, self.stable), self.bin_dir).items():
+            path = Path(path_)
+            if not is_ours(path, target):
+                raise StepError(
+                    f"{path} is no longer txtool's ({_what(path)} is there now)"
+                    " (use --force to replace it)"
+                )
+            placed[path.name] = path_
+        mode = self.mode
         for name, shim in _shim_plan(ctx).items():
             path, target = Path(shim.path), shim.target
             if not is_ours(path, target):
                 if os.path.lexists(path):
                     raise StepError(f"{path} appeared during the operation; it was left alone")
-                self._place(ctx, Path(target), path)
+                if self._place(ctx, Path(target), path) != self.mode:
+                    mode = "copy"
                 ctx.failpoint("copied", path)
+            elif not path.is_symlink():
+                mode = "copy"
             placed[name] = str(path)
-        return ShimsPlaced(shims=placed, mode=self.mode).record()
+        return ShimsPlaced(shims=dict(sorted(placed.items())), mode=mode).record()
 
-    def _place(self, ctx: StepContext, target: Path, path: Path) -> None:
+    def _place(self, ctx: StepContext, target: Path, path: Path) -> str:
+        """Place one shim; return how ("symlink", or "copy" where links are refused)."""
         # Never over a file: another txtool placing the same name for another tool at the
         # same moment (or anyone else) keeps its file, and this operation fails and undoes.
         try:
             if self.mode == "symlink":
                 try:
                     atomic_symlink(ctx.fs, target, path, replace=False)
-                    return
+                    return "symlink"
                 except NotImplementedError:
                     pass  # no symlinks on this system
                 except OSError as e:
-                    if e.errno not in _LINKS_REFUSED:
+                    if not links_refused(e):
                         raise
             atomic_copy(ctx.fs, target, path, replace=False)
+            return "copy"
         except FileExistsError:
             raise StepError(f"{path} appeared during the operation; it was left alone") from None
         except OSError as e:
@@ -415,26 +477,30 @@ class RemoveEnv(Step, frozen=True):
         env, stash_path = Path(self.env), _env_stash(ctx)
         if stash_path is None:
             raise StepError(f"remove-env of {env} has no recorded stash")
-        if os.path.lexists(env) and not _stashed_copy(ctx, env, stash_path):
-            stash(ctx.fs, env, stash_path, _aside(ctx, env))
+        if move_aside(ctx, env, stash_path):
             ctx.failpoint("removed", env)
         return EnvRemoved().record()
 
     async def revert(self, ctx: StepContext, result: Result | None) -> None:
-        env = Path(self.env)
-        found = _stashed_copy(ctx, env, _env_stash(ctx))
-        if found is not None:
-            restore(ctx.fs, found, env)
+        put_back(ctx, Path(self.env), _env_stash(ctx))
 
     async def cleanup(self, ctx: StepContext, result: Result | None) -> None:
         env = Path(self.env)
-        if not discard(ctx.fs, _aside(ctx, env)):
-            raise StepError(f"{_aside(ctx, env)} is still in use")
+        drop_aside(ctx, env)
         _remove_if_empty(ctx, env.parent)
         _remove_if_empty(ctx, env.parent.parent)
 
 
-STEP_TYPES: list[type[Step]] = [Resolve, InstallEnv, RemoveShims, CopyShims, RemoveEnv]
+STEP_TYPES: list[type[Step]] = [
+    Resolve,
+    InstallEnv,
+    RemoveShims,
+    CopyShims,
+    RemoveEnv,
+    UseGeneration,
+    SwitchCurrent,
+    PruneEnvs,
+]
 
 
 def check_journal(loc: Locations, state: JournalState, since: int = 0) -> int:
@@ -445,7 +511,7 @@ def check_journal(loc: Locations, state: JournalState, since: int = 0) -> int:
     last record is at or below it were checked already. Returns the sequence checked up to."""
     from .tools import project
 
-    current = {t.op for t in project(state).values()}
+    current = {op for t in project(state).values() for op in t.ops}
     for view in state:
         if view.last_seq > since and (not view.closed or view.id in current):
             try:
@@ -470,6 +536,20 @@ def _check_view(loc: Locations, view: OperationView) -> None:
             raise UnsafeLocation(f"the journal names an unsafe tool: {e}") from None
         if "env" in args:
             loc.inside(args["env"], tools, "an environment", depth=2)
+        for env in [*args.get("envs", ()), *(args[k] for k in ("link", "previous") if args.get(k))]:
+            loc.inside(env, tools, "an environment", depth=2)
+        stable = args.get("stable") or {}
+        for env in (stable.get("current"), stable.get("env")):
+            if env is not None:
+                loc.inside(env, tools, "an environment", depth=2)
+        for path, target in stable.get("links", {}).items():
+            loc.inside(path, bin_dir, "a shim")
+            loc.inside(target, tools, "a launcher", depth=4)
+        for target in args.get("executables", {}).values():
+            loc.inside(target, tools, "a launcher", depth=4)
+        for path, stash_path in intent.get("stashes", {}).items():
+            loc.inside(path, tools, "an environment", depth=2)
+            loc.inside(stash_path, stash_dir, "a stash")
         if "bin_dir" in args:
             loc.inside(args["bin_dir"], bin_dir, "a bin dir", depth=0)
         for path in [*args.get("owned", ()), *args.get("targets", {})]:

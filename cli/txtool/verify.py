@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import subprocess
 from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from txengine import JournalState
 
@@ -12,7 +16,7 @@ from . import backend as be
 from .fixes import fix, reinstall_command
 from .locations import Locations
 from .steps import is_ours
-from .tools import Tool, project
+from .tools import Tool, extras_of, project
 
 # How long a tool's interpreter may take to run `pass` before it counts as not starting.
 PYTHON_TIMEOUT = 20.0
@@ -52,6 +56,36 @@ def env_problem(tool: Tool) -> str | None:
     return _python_starts(env)
 
 
+def _requires_of_extra(dist: importlib.metadata.Distribution, extra: str) -> list[str]:
+    """The distributions ``dist`` needs only with its extra ``extra`` (``Requires-Dist``
+    entries whose marker holds with that extra and not without it)."""
+    needed: list[str] = []
+    for line in dist.requires or ():
+        req = Requirement(line)
+        if req.marker is None:
+            continue
+        if req.marker.evaluate({"extra": extra}) and not req.marker.evaluate({"extra": ""}):
+            needed.append(canonicalize_name(req.name))
+    return needed
+
+
+def wanted_missing(tool: Tool) -> list[str]:
+    """What the tool was asked to have and its environment lacks: the distributions of each
+    recorded extra, and each plugin."""
+    dists = be.distributions(Path(tool.env))
+    missing = []
+    own = dists.get(tool.name)
+    for extra in extras_of(tool.requirement):
+        for dep in _requires_of_extra(own, extra) if own is not None else ():
+            if dep not in dists:
+                missing.append(f"{dep} (of its extra [{extra}]) is missing from its environment")
+    for plugin in tool.plugins:
+        name = canonicalize_name(Requirement(plugin).name)
+        if name not in dists:
+            missing.append(f"its plugin {name} is missing from its environment")
+    return missing
+
+
 def _fix(tool: Tool) -> str:
     python = "" if Path(tool.python).exists() else f" --python PYTHON (its {tool.python} is gone)"
     return f"fix: {reinstall_command(tool.name)}{python}"
@@ -68,13 +102,26 @@ def verify(loc: Locations, state: JournalState) -> list[str]:
         broken = env_problem(tool)
         if broken is not None:
             problems.append(f"{tool.name}: {broken}; {_fix(tool)}")
+        else:
+            problems += [f"{tool.name}: {m}; {_fix(tool)}" for m in wanted_missing(tool)]
         if not Path(tool.env).is_dir():
             continue
+        if tool.link and _points_at(tool.link) != Path(tool.env).name:
+            problems.append(f"{tool.name}: {tool.link} does not name {tool.env}; {_fix(tool)}")
         for name, shim in sorted(tool.shims.items()):
-            target = tool.launchers.get(name) or str(be.script_path(Path(tool.env), name))
+            target = tool.targets.get(shim) or str(be.script_path(Path(tool.env), name))
             problems += _check_shim(tool.name, Path(shim), target, _fix(tool))
-    problems += _strays(loc, {Path(t.env) for t in tools.values()}, state)
+    # Kept generations and each tool's stable path are the journal's too.
+    known = {Path(p) for t in tools.values() for p in [t.link, *(g.env for g in t.generations)]}
+    problems += _strays(loc, known - {Path()}, state)
     return problems
+
+
+def _points_at(link: str) -> str | None:
+    try:
+        return os.readlink(link)
+    except OSError:
+        return None
 
 
 def _check_shim(tool: str, shim: Path, target: str, fix: str) -> list[str]:
@@ -82,7 +129,8 @@ def _check_shim(tool: str, shim: Path, target: str, fix: str) -> list[str]:
         return [f"{tool}: executable {shim} is missing; {fix}"]
     if not is_ours(shim, target):
         # Someone else's file now (a script of the user's, a directory, pipx's link):
-        # `install --force` would stash and delete it, so the fix moves it first.
+        # Rebuilding the tool would refuse it (or, with --force, stash and delete it), so
+        # the fix moves it first.
         what = (
             f"a link to {os.readlink(shim)}"
             if shim.is_symlink()

@@ -46,6 +46,7 @@ def build_wheel(
     version: str,
     *,
     requires: Sequence[str] = (),
+    provides_extras: Sequence[str] = (),
     console_scripts: Mapping[str, str] = _EMPTY,
     gui_scripts: Mapping[str, str] = _EMPTY,
     files: Mapping[str, str] = _EMPTY,
@@ -60,6 +61,7 @@ def build_wheel(
     metadata = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
     if summary:
         metadata.append(f"Summary: {summary}")
+    metadata.extend(f"Provides-Extra: {extra}" for extra in provides_extras)
     metadata.extend(f"Requires-Dist: {req}" for req in requires)
     wheel_meta = [
         "Wheel-Version: 1.0",
@@ -185,4 +187,44 @@ def build_test_wheelhouse(outdir: Path) -> Path:
     _simple_tool(outdir, "rival", "1.0", ["mt-a"])  # multitool's first executable name too
     for version in ("1.0", "2.0"):
         _simple_tool(outdir, "slowtool", version, ["slowtool"])
+    _build_spec_wheels(outdir)
     return outdir
+
+
+def _fancy(outdir: Path, version: str) -> Path:
+    """A tool whose extra ``d`` pulls in another distribution, and whose executable names
+    the optional modules it can import, so a test sees plugins and extras by running it."""
+    source = (
+        f'VERSION = "{version}"\n\n\n'
+        "def main() -> None:\n"
+        "    import importlib.util\n\n"
+        '    found = [m for m in ("fancy_extra", "fancy_plugin") if importlib.util.find_spec(m)]\n'
+        f"    print(f\"fancy {version} ({{' '.join(found) or 'plain'}})\")\n"
+    )
+    return build_wheel(
+        outdir,
+        "fancy",
+        version,
+        requires=['fancy-extra>=1; extra == "d"'],
+        provides_extras=["d"],
+        console_scripts={"fancy": "fancy:main"},
+        files={"fancy/__init__.py": source},
+        summary="txtool test tool with an extra",
+    )
+
+
+def _build_spec_wheels(outdir: Path) -> None:
+    """What pins, extras and plugins need: several releases of ``fancy`` (with the extra
+    ``d``), the dependency that extra pulls in (it has an executable of its own, for
+    ``--include-deps``) and a plugin without executables, in two releases."""
+    for version in ("1.0", "2.0", "3.0"):
+        _fancy(outdir, version)
+    _simple_tool(outdir, "fancy-extra", "1.0", ["fancy-extra-cli"])
+    for version in ("1.0", "2.0"):
+        build_wheel(
+            outdir,
+            "fancy-plugin",
+            version,
+            files={"fancy_plugin/__init__.py": f'VERSION = "{version}"\n'},
+            summary="a plugin for fancy: a library without entry points",
+        )

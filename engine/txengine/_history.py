@@ -13,13 +13,15 @@ import os
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from . import _failpoints as failpoints
 from ._errors import JournalCorrupt
 from ._events import Header, OpSummary
 from ._framing import HISTORY_NAME, Warn, check_line, decode_line, frame
-from ._fs import FileSystem, atomic_write
 from ._replay import OperationView
+
+if TYPE_CHECKING:
+    from ._fs import FileSystem
 
 _fsync_data = getattr(os, "fdatasync", os.fsync)
 _O_BINARY = getattr(os, "O_BINARY", 0)
@@ -63,6 +65,10 @@ def archive(fs: FileSystem, directory: Path, views: Iterable[OperationView]) -> 
     later batches are appended after cutting off a torn tail, so a crash at any point
     leaves a segment that holds each operation once and whose valid prefix is whole.
     """
+    # Imported here: readers of the segment (every command's fold) never write it.
+    from . import _failpoints as failpoints
+    from ._fs import atomic_write
+
     path = directory / HISTORY_NAME
     tail = _tail(path)
     last = 0 if tail is None else tail[1]

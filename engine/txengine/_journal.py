@@ -11,12 +11,11 @@ compaction, read only by :func:`iter_history`), and the lock. Every line is fram
 from __future__ import annotations
 
 import contextlib
-import gc
 import itertools
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
@@ -32,7 +31,6 @@ from ._events import (
     Header,
     Line,
     OpStarted,
-    OpSummary,
     Record,
     Reverted,
     RevertFailed,
@@ -46,15 +44,14 @@ from ._framing import (
     SNAPSHOT_NAME,
     Warn,
     frame,
-    header,
     offset_of,
-    read,
     scan,
 )
 from ._fs import FileSystem, atomic_write, sweep_temps
-from ._history import archive, closed_after, summaries
+from ._history import archive
 from ._lock import JournalLock, subject_lock
 from ._private import lock_private_dir
+from ._read import RECORD_TYPES, fold, load
 from ._replay import Checkpoint, JournalState, OperationView
 
 __all__ = ["HISTORY_NAME", "LOG_NAME", "SNAPSHOT_NAME", "Journal", "frame", "load", "scan"]
@@ -113,137 +110,6 @@ def _readable_frame(rec: Record) -> bytes:
         tag = rec.__struct_config__.tag
         raise JournalError(f"refusing a {tag} record that would not read back: {e}") from None
     return data
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while replay builds its many small objects.
-
-    Records and views hold no reference cycles, so the collector would find nothing, yet
-    it would rescan every object built so far, again and again: a quarter of replay's time.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _fold(
-    directory: Path, warn: Warn | None, *, repair: bool
-) -> tuple[JournalState, list[Record], int]:
-    """Read snapshot and log into a state. Returns the state, live records, and log length."""
-    with _gc_paused():
-        return _fold_files(directory, warn, repair=repair)
-
-
-def _fold_files(
-    directory: Path, warn: Warn | None, *, repair: bool
-) -> tuple[JournalState, list[Record], int]:
-    state = JournalState()
-    live: list[Record] = []
-    snap_path = directory / SNAPSHOT_NAME
-    snap = read(snap_path)
-    if snap is not None:
-        entries, _ = scan(snap_path, snap, allow_torn_tail=False)
-        header(snap_path, entries, "snapshot")
-        for entry in entries[1:]:
-            if isinstance(entry, OpSummary):
-                state.add_summary(entry)
-        _replay(state, entries, snap_path, snap, 0, live)
-    log_path = directory / LOG_NAME
-    data = read(log_path)
-    if data is None:
-        return state, live, 0
-    entries, end = scan(log_path, data, allow_torn_tail=True)
-    if end < len(data) and warn is not None:
-        action = "cut off" if repair else "ignored"
-        warn(
-            f"{log_path}: {action} {len(data) - end} bytes of a torn last record at byte {end}"
-            " (a write interrupted by a crash)"
-        )
-    if not entries:
-        return state, live, 0
-    header(log_path, entries, "log")
-    _replay(state, entries, log_path, data, state.last_seq, live)
-    return state, live, end
-
-
-def _replay(
-    state: JournalState, entries: list[Line], path: Path, data: bytes, base: int, live: list[Record]
-) -> None:
-    """Fold the records among ``entries[1:]`` above sequence ``base`` into ``state``."""
-    # Replay's loop. Records at or below ``base`` (already in the snapshot: a crash came
-    # between writing it and emptying the log) can only be a prefix, since sequence numbers
-    # increase: they are skipped once, not tested per record.
-    body, records = entries[1:], _RECORD_TYPES
-    skip = 0
-    while skip < len(body) and type(body[skip]) in records and body[skip].seq <= base:  # type: ignore[union-attr]
-        skip += 1
-    apply, i = state.apply, skip
-    try:
-        for i, entry in enumerate(body[skip:], skip):  # noqa: B007 (i names the culprit)
-            if type(entry) in records:
-                apply(entry)  # type: ignore[arg-type]
-            elif isinstance(entry, Header):
-                raise IllegalTransition("-", "-", "header", "a header in the middle of a file")
-            elif path.name == LOG_NAME:
-                raise IllegalTransition(entry.op, "-", "summary", "a summary in the log")
-    except IllegalTransition as e:
-        raise JournalCorrupt(path, offset_of(data, i + 1), str(e)) from None
-    live.extend(e for e in body[skip:] if type(e) in records)  # type: ignore[misc]
-    state.last_seq = max(state.last_seq, _base_of(entries))
-
-
-_RECORD_TYPES = frozenset(EVENT_TYPES)
-
-
-def _base_of(entries: list[Line]) -> int:
-    head = entries[0]
-    return head.base_seq if isinstance(head, Header) else 0
-
-
-def dump(directory: Path | str) -> Iterator[tuple[str, bytes]]:
-    """Every line of the journal's files as ``(file name, JSON payload)``, history first,
-    then snapshot and log, read line by line and not checked (``load`` and
-    :func:`iter_history` check): for showing a journal as it is on disk."""
-    directory = Path(directory)
-    for name in (HISTORY_NAME, SNAPSHOT_NAME, LOG_NAME):
-        try:
-            f = open(directory / name, "rb")  # noqa: SIM115 (held across yields)
-        except FileNotFoundError:
-            continue
-        with f:
-            for line in f:
-                yield name, line.rstrip(b"\n")[9:]
-
-
-def load(directory: Path | str, warn: Warn | None = None) -> JournalState:
-    """Fold a journal's current state without taking its lock or changing it (for
-    read-only commands). Its cost follows live work: the history segment is not read."""
-    state, _, _ = _fold(Path(directory), warn, repair=False)
-    return state
-
-
-def iter_history(directory: Path | str, warn: Warn | None = None) -> Iterator[OperationView]:
-    """Every operation of the journal at ``directory``, oldest first, streamed.
-
-    Closed operations come in the order they closed: first those of the history segment,
-    read one line at a time (memory stays that of one operation), then those closed since
-    the last compaction; the operations still open come last. Takes no lock and changes
-    nothing. A torn last line of the segment is skipped with a warning; a bad line in the
-    middle raises :class:`~txengine.JournalCorrupt` naming its offset.
-    """
-    directory = Path(directory)
-    last = 0
-    for summary in summaries(directory / HISTORY_NAME, warn):
-        last = summary.seq
-        yield OperationView.from_summary(summary)
-    views = list(load(directory, warn))
-    yield from closed_after(views, last)
-    yield from (v for v in views if not v.closed)
 
 
 class Journal:
@@ -315,7 +181,7 @@ class Journal:
         return journal
 
     def _load(self) -> None:
-        self.state, self._records, end = _fold(self.directory, self._warn, repair=True)
+        self.state, self._records, end = fold(self.directory, self._warn, repair=True)
         self._unsynced = []  # a log read again: nothing in it is this object's to take back
         self._written = self._synced = self.state.last_seq
         if end == 0:
@@ -370,7 +236,7 @@ class Journal:
         i = 0
         try:
             for i, rec in enumerate(entries):  # noqa: B007 (i names the culprit)
-                if type(rec) not in _RECORD_TYPES:
+                if type(rec) not in RECORD_TYPES:
                     raise IllegalTransition("-", "-", "header", "not a record, in the log")
                 self.state.apply(rec)  # type: ignore[arg-type]
                 self._records.append(rec)  # type: ignore[arg-type]

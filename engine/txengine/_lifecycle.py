@@ -3,14 +3,18 @@
 Records are checked against this machine when they are written and when they are replayed.
 The machine is compiled into a ``(state, trigger) -> state`` table because replay must
 handle hundreds of thousands of records a second, and a ``transitions`` trigger costs
-several microseconds; the table is derived from the machine, never written by hand.
+several microseconds; the table is derived from the machine's definition, never written
+by hand, and a test checks it against the machine itself. ``transitions`` is imported only
+to build the machine (to draw it, or for that test): its import cost every command more
+than reading a journal.
 """
 
 from __future__ import annotations
 
-from typing import Any, Final, Literal, cast, get_args
+from typing import TYPE_CHECKING, Any, Final, Literal, cast, get_args
 
-from transitions import Machine
+if TYPE_CHECKING:
+    from transitions import Machine
 
 #: The lifecycle state of an operation (``OperationView.state``).
 OpState = Literal[
@@ -75,6 +79,8 @@ TRANSITIONS: Final[list[Any]] = [
 
 def build_machine(model: object | None = None) -> Machine:
     """The lifecycle as a ``transitions.Machine`` (for a model object, or model-less)."""
+    from transitions import Machine
+
     return Machine(
         model=model,
         states=list(STATES),
@@ -85,7 +91,8 @@ def build_machine(model: object | None = None) -> Machine:
     )
 
 
-def _compile(machine: Machine) -> dict[tuple[str, str], OpState]:
+def machine_table(machine: Machine) -> dict[tuple[str, str], OpState]:
+    """The ``(state, trigger) -> state`` table of a built machine."""
     table: dict[tuple[str, str], OpState] = {}
     for trigger, event in machine.events.items():
         for source, transitions in event.transitions.items():
@@ -94,14 +101,24 @@ def _compile(machine: Machine) -> dict[tuple[str, str], OpState]:
     return table
 
 
-MACHINE: Final = build_machine()
-TABLE: Final = _compile(MACHINE)
+def _compile(transitions: list[Any]) -> dict[tuple[str, str], OpState]:
+    """The table of :data:`TRANSITIONS` read as ``Machine`` reads them (a source may be a
+    list; a later transition wins), without building the machine."""
+    table: dict[tuple[str, str], OpState] = {}
+    for t in transitions:
+        sources = t["source"] if isinstance(t["source"], list) else [t["source"]]
+        for source in sources:
+            table[(source, t["trigger"])] = t["dest"]
+    return table
+
+
+TABLE: Final = _compile(TRANSITIONS)
 
 
 def mermaid() -> str:
     """The lifecycle as a Mermaid state diagram, generated from the machine."""
     lines = ["stateDiagram-v2", f"    [*] --> {NEW}"]
-    for trigger, event in MACHINE.events.items():
+    for trigger, event in build_machine().events.items():
         for source, transitions in event.transitions.items():
             for transition in transitions:
                 lines.append(f"    {source} --> {transition.dest}: {trigger}")

@@ -2,36 +2,92 @@
 
 By default one process at a time writes a journal, holding its lock from open to close.
 A journal opened ``shared`` holds it only around each append (and compaction), and an
-operation holds the lock of its subject for its whole run instead (:class:`SubjectLock`).
+operation holds the lock of its subject for its whole run instead (:func:`subject_lock`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
+import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import filelock
-
 from ._errors import LockBusy
+
+_WINDOWS = sys.platform == "win32"
+if sys.platform == "win32":
+    import msvcrt
+
+    def _lock_fd(fd: int) -> None:
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+
+    def _unlock_fd(fd: int) -> None:
+        with contextlib.suppress(OSError):
+            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+else:
+    import fcntl
+
+    def _lock_fd(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def _unlock_fd(fd: int) -> None:
+        pass  # closing the fd drops a flock
+
+
+_O_FLAGS = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+
+
+def _try_lock(path: Path) -> int | None:
+    """An fd holding an exclusive lock on ``path`` (created 0600), or None if another
+    holds it. Each call opens the file afresh: the lock belongs to that open file, so two
+    holders in one process (two threads, two objects) exclude each other as two processes
+    do, and closing the fd (or the process dying) drops it."""
+    fd = os.open(path, _O_FLAGS, 0o600)
+    try:
+        _lock_fd(fd)
+    except (BlockingIOError, PermissionError):  # held (EWOULDBLOCK; EACCES on Windows)
+        os.close(fd)
+        return None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _wait_lock(path: Path, timeout: float, poll: float) -> int | None:
+    """:func:`_try_lock` again every ``poll`` seconds for up to ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while (fd := _try_lock(path)) is None:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        time.sleep(min(poll, left))
+    return fd
+
+
+def _unlock(fd: int) -> None:
+    _unlock_fd(fd)
+    os.close(fd)
 
 
 class JournalLock:
-    """An exclusive lock on a journal directory (``filelock``), plus a note of the holder's pid.
+    """An exclusive lock on a journal directory, plus a note of the holder's pid.
 
-    The pid lives in a file of its own because ``filelock`` truncates the lock file when a
-    waiter opens it.
+    An OS lock on a file of its own (``flock``; on Windows a byte range of it), which the
+    kernel drops when its holder exits, however it exits; taken by polling, so that a wait
+    has a timeout. The pid lives in a file of its own, read without the lock.
     """
 
     def __init__(self, directory: Path, timeout: float = 30.0, name: str = "lock") -> None:
         self.path = directory / name
         self.owner_path = directory / f"{name}.owner"
         self.timeout = timeout
-        # Not thread-local: open_journal takes the lock in a worker thread (and a subject
-        # lock is taken in one), and it is released from whichever thread closes it.
-        self._lock = filelock.FileLock(self.path, mode=0o600, thread_local=False)
+        # Not tied to a thread: open_journal takes the lock in a worker thread (and a
+        # subject lock is taken in one), and it is released from whichever thread closes it.
+        self._fd = -1
 
     def holder(self) -> int | None:
         """The pid that last took the lock, if it left a readable note."""
@@ -59,46 +115,49 @@ class JournalLock:
         # itself says whether someone holds it (the kernel drops it when its holder exits).
         return pid if _held(self.path) else None
 
+    def _took(self, fd: int) -> None:
+        self._fd = fd
+        self.owner_path.write_text(f"{os.getpid()}\n")
+
     def try_acquire(self) -> bool:
         """Take the lock if it is free now; never waits."""
-        try:
-            self._lock.acquire(timeout=0)
-        except filelock.Timeout:
+        fd = _try_lock(self.path)
+        if fd is None:
             return False
-        self.owner_path.write_text(f"{os.getpid()}\n")
+        self._took(fd)
         return True
 
     def acquire(self, on_wait: Callable[[int | None], None] | None = None) -> None:
         """Take the lock. If it is held, call ``on_wait(pid)`` once, then wait up to the timeout."""
-        try:
-            self._lock.acquire(timeout=0)
-        except filelock.Timeout:
+        fd = _try_lock(self.path)
+        if fd is None:
             if on_wait is not None:
                 on_wait(self.holder())
-            try:
-                self._lock.acquire(timeout=self.timeout)
-            except filelock.Timeout:
-                raise LockBusy(self.path, self.holder(), self.timeout) from None
-        self.owner_path.write_text(f"{os.getpid()}\n")
+            fd = _wait_lock(self.path, self.timeout, 0.05)
+            if fd is None:
+                raise LockBusy(self.path, self.holder(), self.timeout)
+        self._took(fd)
 
     def release(self) -> None:
-        if self._lock.is_locked:
+        if self._fd >= 0:
             with contextlib.suppress(OSError):
                 self.owner_path.write_text("")
-            self._lock.release()
+            fd, self._fd = self._fd, -1
+            _unlock(fd)
 
     @contextlib.contextmanager
     def hold(self) -> Iterator[None]:
         """Hold the lock for a short critical section (an append), leaving no note."""
-        try:
-            # Held for a write by other processes: poll often, the wait is short.
-            self._lock.acquire(timeout=self.timeout, poll_interval=0.0005)
-        except filelock.Timeout:
-            raise LockBusy(self.path, self.holder(), self.timeout) from None
+        # Held for a write by other processes: poll often, the wait is short.
+        fd = _try_lock(self.path)
+        if fd is None:
+            fd = _wait_lock(self.path, self.timeout, 0.0005)
+            if fd is None:
+                raise LockBusy(self.path, self.holder(), self.timeout)
         try:
             yield
         finally:
-            self._lock.release()
+            _unlock(fd)
 
 
 def subject_lock(directory: Path, subject: str, timeout: float) -> JournalLock:
@@ -112,21 +171,21 @@ def subject_lock(directory: Path, subject: str, timeout: float) -> JournalLock:
 
 
 def _subject_file(subject: str) -> str:
+    import hashlib  # here: its OpenSSL binding costs a reader more than the lookup
+
     return hashlib.sha256(subject.encode()).hexdigest()[:32]
 
 
 def _held(path: Path) -> bool:
     """Whether some process holds the lock at ``path`` now (tried without blocking)."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: the pid check above is all there is
+    if _WINDOWS:  # the pid check above is all there is
         return True
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
         return False
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        _lock_fd(fd)
     except OSError:
         return True
     finally:

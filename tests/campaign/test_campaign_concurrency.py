@@ -24,10 +24,10 @@ COMMANDS = [
     ["install", "txdemo==1.0"],
     ["install", "multitool==1.0"],
     ["install", "slowtool==1.0"],
-    ["upgrade", "txdemo"],
-    ["upgrade", "multitool"],
+    ["upgrade", "txdemo@latest"],
+    ["upgrade", "multitool@latest"],
     ["uninstall", "slowtool"],
-    ["upgrade", "slowtool"],
+    ["upgrade", "slowtool@latest"],
     ["uninstall", "txdemo"],
 ]
 
@@ -133,9 +133,9 @@ def test_different_tools_at_once_and_one_tool_in_turn(solo_wheels: Path, tmp_pat
     journal replays to exactly the tools on disk."""
     world = tmp_path
     tc.txtool(world, "install", "solo0==1.0", "txdemo==1.0", *tc.source(solo_wheels), check=True)
-    solo = [["upgrade", "solo0"]] + [["install", f"{n}==1.0"] for n in SOLO[1:]]
+    solo = [["upgrade", "solo0@latest"]] + [["install", f"{n}==1.0"] for n in SOLO[1:]]
     shared = [
-        ["upgrade", "txdemo"],
+        ["upgrade", "txdemo@latest"],
         ["uninstall", "txdemo"],
         ["install", "multitool==1.0"],
         ["install", "multitool==2.0", "--force"],

@@ -1,8 +1,9 @@
 """The default-run subset of the crash campaign (the full one: ``run_full.py``).
 
-Every failpoint of ``upgrade txdemo`` (1.0 -> 2.0, the helper 1.0 -> 2.0): killed there,
-the world is old, new, or reported incomplete, and resume gives the new world, revert the
-old one. Plus a few random kills, and one point where resume and revert are killed too.
+Every failpoint of ``upgrade txdemo`` (1.0 -> 2.0, the helper 1.0 -> 2.0) and of
+``rollback multitool`` (2.0 -> 1.0, offline): killed there, the world is old, new, or
+reported incomplete, and resume gives the new world, revert the old one. Plus a few random
+kills, and one point where resume and revert are killed too.
 """
 
 from __future__ import annotations
@@ -24,6 +25,14 @@ def test_upgrade_killed_at_every_failpoint(wheels: Path, tmp_path: Path) -> None
     hits = enumerate_points(sc, tmp_path)
     assert len(hits) > 30
     _assert_ok(crash_campaign(sc, workroot=tmp_path, nested=(), jobs=4))
+
+
+def test_rollback_killed_at_every_failpoint(wheels: Path, tmp_path: Path) -> None:
+    sc = tc.scenario("rollback", wheels)
+    hits = enumerate_points(sc, tmp_path)
+    names = {h.name for h in hits}
+    assert {"step.switch-current.switched", "step.remove-shims.removed"} <= names
+    _assert_ok(crash_campaign(sc, workroot=tmp_path, nested=(), jobs=2))
 
 
 def test_upgrade_resume_and_revert_killed_too(wheels: Path, tmp_path: Path) -> None:

@@ -15,6 +15,9 @@ from pathlib import Path
 
 import txcampaign as tc
 
+# Windows places copies of the launchers (a link to an .exe is not what users run).
+COPIES = {"TXTOOL_SHIMS": "copy"}
+
 
 def _stash(world: Path) -> list[str]:
     stash = world / "home" / "journal" / "stash"
@@ -42,10 +45,10 @@ def _clean(world: Path) -> None:
 
 def test_upgrade_with_the_old_shim_in_use(wheels: Path, tmp_path: Path) -> None:
     world = tmp_path
-    tc.txtool(world, "install", "txdemo==1.0", *tc.source(wheels), check=True)
+    tc.txtool(world, "install", "txdemo==1.0", *tc.source(wheels), check=True, env=COPIES)
     shim = world / "bin" / "txdemo"
-    busy = {"TXENGINE_FS_BUSY": str(shim)}
-    proc = tc.txtool(world, "upgrade", "txdemo", env=busy)
+    busy = {"TXENGINE_FS_BUSY": str(shim), **COPIES}
+    proc = tc.txtool(world, "upgrade", "txdemo@latest", env=busy)
     # remove-shims renames the busy shim aside, so the upgrade goes through...
     assert proc.returncode == 0, proc.stderr
     assert _run(shim).startswith("txdemo 2.0 (helper 2.0)")
@@ -96,13 +99,14 @@ def test_renamed_aside_shim_in_use_is_cleaned_later(wheels: Path, tmp_path: Path
     """Stash on another filesystem (EXDEV): the shim is renamed aside in the bin dir; in use,
     it stays there after commit; a later run deletes it."""
     world = tmp_path
-    tc.txtool(world, "install", "txdemo==1.0", *tc.source(wheels), check=True)
+    tc.txtool(world, "install", "txdemo==1.0", *tc.source(wheels), check=True, env=COPIES)
     shim = world / "bin" / "txdemo"
     env = {
         "TXENGINE_FS_BUSY": str(shim),
         "TXENGINE_FAILPOINTS": f"fs.rename@{shim}#1=error:EXDEV",
+        **COPIES,
     }
-    proc = tc.txtool(world, "upgrade", "txdemo", env=env)
+    proc = tc.txtool(world, "upgrade", "txdemo@latest", env=env)
     assert proc.returncode == 0, proc.stderr
     assert _run(shim).startswith("txdemo 2.0")
     aside = [p.name for p in (world / "bin").iterdir() if p.name.startswith(".txdemo.txtool-")]
@@ -112,3 +116,20 @@ def test_renamed_aside_shim_in_use_is_cleaned_later(wheels: Path, tmp_path: Path
     assert later.returncode == 0, later.stderr
     assert sorted(p.name for p in (world / "bin").iterdir()) == ["txdemo"]
     _clean(world)
+
+
+def test_rollback_with_the_shim_in_use(wheels: Path, tmp_path: Path) -> None:
+    """A rollback on Windows replaces each copied shim: the one in use is renamed aside
+    into the stash, the old generation's copy placed, and the stash deleted by a later run."""
+    world = tmp_path
+    tc.txtool(world, "install", "txdemo==1.0", *tc.source(wheels), check=True, env=COPIES)
+    tc.txtool(world, "upgrade", "txdemo@latest", check=True, env=COPIES)
+    shim = world / "bin" / "txdemo"
+    proc = tc.txtool(world, "rollback", "txdemo", env={"TXENGINE_FS_BUSY": str(shim), **COPIES})
+    assert proc.returncode == 0, proc.stderr
+    assert not shim.is_symlink() and _run(shim).startswith("txdemo 1.0 (helper 1.0)")
+    assert [p["tool"] for p in _status(world)["cleanup_pending"]] == ["txdemo"]
+    later = tc.txtool(world, "resume")
+    assert later.returncode == 0, later.stderr
+    _clean(world)
+    assert _run(shim).startswith("txdemo 1.0")

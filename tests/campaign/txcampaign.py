@@ -25,6 +25,7 @@ from __future__ import annotations
 import filecmp
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -177,9 +178,16 @@ def picture(world: Path, *, run_shims: bool = False) -> dict[str, Any]:
                 strays.append(f"home/tools/{tool_dir.name} (not a directory)")
                 continue
             t = tools.setdefault(tool_dir.name, {"envs": [], "shims": {}})
-            for env in sorted(tool_dir.iterdir()):
+            entries = sorted(tool_dir.iterdir())
+            for env in [e for e in entries if not e.is_symlink()]:
                 label = env_label(env)
                 envs[str(env)] = (tool_dir.name, label)
+                t["envs"].append(label)
+            for link in [e for e in entries if e.is_symlink()]:
+                # The stable path: labelled by the generation it names.
+                named = envs.get(str(tool_dir / os.readlink(link)))
+                label = f"{link.name} -> {named[1] if named else os.readlink(link)}"
+                envs[str(link)] = (tool_dir.name, label)
                 t["envs"].append(label)
             t["envs"].sort()
             if not t["envs"]:
@@ -288,21 +296,23 @@ def resume_argv(world: Path, revert: bool) -> list[str]:
     return [PY, str(RESUME_CHILD), *(["--revert"] if revert else [])]
 
 
-def _scenario(name: str, setup: Any, run: Sequence[str], **kw: Any) -> Scenario:
+def _scenario(
+    name: str, setup: Any, run: Sequence[str], env: Any = txtool_env, **kw: Any
+) -> Scenario:
     return Scenario(
         name=name,
         setup=setup,
         run=[PY, "-m", "txtool", *run],
         resume=resume_argv,
         observe=picture,
-        env=txtool_env,
+        env=env,
         journal_dir=lambda w: w / "home" / "journal",
         timeout=120.0,
         **kw,
     )
 
 
-SCENARIOS = ("install", "upgrade", "uninstall", "multitool", "upgrade-all")
+SCENARIOS = ("install", "upgrade", "uninstall", "multitool", "upgrade-all", "rollback")
 
 
 def scenario(name: str, wheels: Path) -> Scenario:
@@ -316,7 +326,7 @@ def scenario(name: str, wheels: Path) -> Scenario:
         )
     if name == "upgrade":
         return _scenario(
-            "upgrade", lambda w: _install(w, wheels, "txdemo==1.0"), ["upgrade", "txdemo"]
+            "upgrade", lambda w: _install(w, wheels, "txdemo==1.0"), ["upgrade", "txdemo@latest"]
         )
     if name == "uninstall":
         return _scenario(
@@ -326,19 +336,41 @@ def scenario(name: str, wheels: Path) -> Scenario:
         return _scenario(
             "multitool",
             lambda w: _install(w, wheels, "multitool==1.0"),
-            ["upgrade", "multitool"],
+            ["upgrade", "multitool@latest"],
+            # No generation kept: the upgrade prunes the old environment (prune-envs).
+            env=lambda w: txtool_env(w) | {"TXTOOL_KEEP_GENERATIONS": "0"},
         )
+    if name == "rollback":
+        # multitool 2.0 -> 1.0: mt-gui goes, mt-a and mt-b stay links through the stable path.
+        def upgraded(w: Path) -> None:
+            _install(w, wheels, "multitool==1.0")
+            txtool(w, "upgrade", "multitool@latest", check=True)
+
+        return _scenario("rollback", upgraded, ["rollback", "multitool"])
     if name == "upgrade-all":
-        specs = ("txdemo==1.0", "multitool==1.0", "slowtool==1.0")
-        old, new = _calibrate(wheels, specs, ["upgrade", "--all"])
+        # Installed unpinned while only the 1.0 releases were published (upgrade --all
+        # keeps a pin), upgraded once every release is: the full wheelhouse given again.
+        specs = ("txdemo", "multitool", "slowtool")
+        first = first_releases(wheels)
+        run = ["upgrade", "--all", *source(wheels)]
+        old, new = _calibrate(first, specs, run)
         return _scenario(
             "upgrade-all",
-            lambda w: _install(w, wheels, *specs),
-            ["upgrade", "--all"],
+            lambda w: _install(w, first, *specs),
+            run,
             old=PerTool(old, new, "old"),
             new=PerTool(old, new, "new"),
         )
     raise ValueError(f"unknown scenario {name!r}")
+
+
+def first_releases(wheels: Path) -> Path:
+    """A find-links dir beside ``wheels`` with only its 1.0 releases (an index before 2.0)."""
+    first = wheels.with_name(wheels.name + "-1.0")
+    first.mkdir(exist_ok=True)
+    for wheel in wheels.glob("*-1.0-*.whl"):
+        shutil.copy2(wheel, first)
+    return first
 
 
 def _calibrate(

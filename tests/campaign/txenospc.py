@@ -183,7 +183,7 @@ class Sweep:
     def argv(self, wheels: Path) -> list[str]:
         if self.command == "install":
             return ["install", "txdemo==1.0", *tc.source(wheels)]
-        return [self.command, "txdemo"]
+        return [self.command, "txdemo@latest" if self.command == "upgrade" else "txdemo"]
 
 
 #: Symlink shims on a disk without a block or an inode left, each record made to need a new

@@ -62,11 +62,11 @@ def build_world(world: Path, wheels: Path) -> bytes:
     """A world whose journal has installs, an upgrade, a failure and an incomplete op."""
     world.mkdir(parents=True, exist_ok=True)
     tc.txtool(world, "install", "txdemo==1.0", "multitool==1.0", *tc.source(wheels), check=True)
-    tc.txtool(world, "upgrade", "txdemo", check=True)
+    tc.txtool(world, "upgrade", "txdemo@latest", check=True)
     failed = tc.txtool(
         world,
         "upgrade",
-        "multitool",
+        "multitool@latest",
         env={"TXENGINE_FAILPOINTS": f"fs.link@{world / 'bin' / 'mt-a'}=in-use"},
     )
     assert failed.returncode == 1, failed.stderr

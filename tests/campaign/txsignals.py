@@ -87,7 +87,7 @@ class Worlds:
 
 
 def worlds(wheels: Path) -> Worlds:
-    return Worlds(*tc._calibrate(wheels, ("txdemo==1.0",), ["upgrade", "txdemo"]))
+    return Worlds(*tc._calibrate(wheels, ("txdemo==1.0",), ["upgrade", "txdemo@latest"]))
 
 
 def _wait_for(trace: Path, name: str, proc: subprocess.Popen[str], timeout: float) -> bool:
@@ -117,7 +117,7 @@ def run_case(m: Moment, sig: str, wheels: Path, w: Worlds, root: Path) -> tuple[
     if m.point and m.window:
         env["TXENGINE_FAILPOINTS"] = f"{m.point}=sleep:{WINDOW}"
     proc = subprocess.Popen(
-        [tc.PY, "-m", "txtool", "upgrade", "txdemo"],
+        [tc.PY, "-m", "txtool", "upgrade", "txdemo@latest"],
         cwd=world,
         env=env,
         stdin=subprocess.DEVNULL,
@@ -172,7 +172,7 @@ def run_case(m: Moment, sig: str, wheels: Path, w: Worlds, root: Path) -> tuple[
             )
         if m.early and (incomplete or rc not in (130, -SIGNALS[sig])):
             problems.append(f"interrupted before any side effect, yet {outcome}")
-    again = tc.txtool(world, "upgrade", "txdemo")
+    again = tc.txtool(world, "upgrade", "txdemo@latest")
     tools, strays = tc.split(tc.picture(world))
     st = tc.txtool(world, "status")
     if again.returncode != 0 or tools != w.new or strays or st.returncode != 0:

@@ -58,7 +58,7 @@ def test_the_users_uv_toml_is_honoured_and_recorded(cfg: Tx) -> None:
     assert recorded["find_links"] == [str(tx.wheelhouse)] and recorded["no_index"] is True
     # The file changes afterwards: the upgrade resolves from where the tool came from.
     _user_uv_toml(tx, 'index-url = "http://127.0.0.1:9/simple"\n')
-    tx("upgrade", "txdemo", UV_OFFLINE="1")
+    tx("upgrade", "txdemo@latest", UV_OFFLINE="1")
     assert tx.shim() == "txdemo 2.0 (helper 2.0)"
 
 
@@ -139,7 +139,7 @@ def test_uv_variables_are_honoured_and_recorded(cfg: Tx) -> None:
     tx("install", "txdemo==1.0", UV_NO_INDEX="1", UV_FIND_LINKS=str(tx.wheelhouse))
     assert tx.shim() == "txdemo 1.0 (helper 1.0)"
     assert tx.tool("txdemo")["options"]["index"]["find_links"] == [str(tx.wheelhouse)]
-    tx("upgrade", "txdemo")  # without the variables: from the recorded place
+    tx("upgrade", "txdemo@latest")  # without the variables: from the recorded place
     assert tx.shim() == "txdemo 2.0 (helper 2.0)"
 
 
@@ -207,7 +207,7 @@ def test_a_password_in_the_users_config_is_used_never_recorded(
     recorded = tx.tool("txdemo")["options"]["index"]["index_url"]
     assert recorded == index.url.replace(PASSWORD, "****")
     # The upgrade resolves from the recorded index; the password comes from the file again.
-    tx("upgrade", "txdemo")
+    tx("upgrade", "txdemo@latest")
     assert tx.shim() == "txdemo 2.0 (helper 2.0)"
     shown = proc.stdout + proc.stderr + tx("list", "--json").stdout + tx("journal", "show").stdout
     assert PASSWORD not in shown

@@ -44,7 +44,7 @@ def test_journal_compact_keeps_tools(txdemo1) -> None:
     }
     tx("journal", "verify")
     tx.assert_clean()
-    tx("upgrade", "txdemo")  # a compacted history still knows what to upgrade from
+    tx("upgrade", "txdemo@latest")  # a compacted history still knows what to upgrade from
     assert tx.shim() == "txdemo 2.0 (helper 2.0)"
     assert len(tx("history").stdout.splitlines()) == 3
 
@@ -56,7 +56,7 @@ COMMANDS = [
     pytest.param(["history"], id="history"),
     pytest.param(["journal", "verify"], id="journal-verify"),
     pytest.param(["install", "multitool"], id="install"),
-    pytest.param(["upgrade", "txdemo"], id="upgrade"),
+    pytest.param(["upgrade", "txdemo@latest"], id="upgrade"),
     pytest.param(["uninstall", "txdemo"], id="uninstall"),
     pytest.param(["resume"], id="resume"),
 ]
@@ -153,7 +153,7 @@ def test_lock_busy_names_the_holder(txdemo1, reap) -> None:
 
 
 def _killed_upgrade(tx) -> None:
-    tx("upgrade", "txdemo", failpoints="step.remove-shims.removed=kill", expect=-9)
+    tx("upgrade", "txdemo@latest", failpoints="step.switch-current.switched=kill", expect=-9)
 
 
 @pytest.mark.parametrize("who", ["reused-pid", "zombie"])
@@ -171,13 +171,13 @@ def test_a_dead_holders_note_is_not_a_running_txtool(txdemo1, reap, who) -> None
     assert "INCOMPLETE upgrade txdemo" in status.stdout
     assert "RUNNING" not in status.stdout and "another txtool" not in status.stderr
     assert "INCOMPLETE upgrade" in tx("list", expect=INCOMPLETE).stdout
-    tx("upgrade", "txdemo")  # and the lock is free: re-running is the fix
+    tx("upgrade", "txdemo@latest")  # and the lock is free: re-running is the fix
     tx.assert_clean()
 
 
 def test_an_operation_of_a_live_txtool_shows_as_running(txdemo1, reap) -> None:
     tx = txdemo1
-    proc = tx.spawn("upgrade", "txdemo", failpoints="step.install-env.created=sleep:4")
+    proc = tx.spawn("upgrade", "txdemo@latest", failpoints="step.install-env.created=sleep:4")
     reap.append(proc)
     tx.wait_for(lambda: len(tx.envs("txdemo")) == 2, what="the new environment")
     status = tx("status", expect=OK)
@@ -192,11 +192,12 @@ def test_an_operation_of_a_live_txtool_shows_as_running(txdemo1, reap) -> None:
 
 
 def test_compaction_keeps_tools_behind_no_op_upgrades(txdemo1) -> None:
-    """Only the operation that defines a tool stays current; the no-op upgrades after it,
-    and the install it replaced, are history only."""
+    """Only the operations that define a tool stay current (the upgrade, and the install of
+    the generation kept for rollback); the no-op upgrade after them is history only, and
+    `history` leaves it out."""
     tx = txdemo1
-    tx("upgrade", "txdemo")  # to 2.0
-    tx("upgrade", "txdemo")  # nothing newer: a no-op, the latest operation of the tool
+    tx("upgrade", "txdemo@latest")  # to 2.0
+    tx("upgrade", "txdemo@latest")  # nothing newer: a no-op, the latest operation of the tool
     tx("journal", "compact")
     assert {t["name"]: t["version"] for t in tx.list_json()} == {"txdemo": "2.0"}
     assert sorted(p.name for p in tx.journal.iterdir() if p.name.startswith("journal.")) == [
@@ -206,13 +207,12 @@ def test_compaction_keeps_tools_behind_no_op_upgrades(txdemo1) -> None:
     ]
     from txengine import iter_history, load
 
-    assert [v.kind for v in load(tx.journal)] == ["upgrade"]
+    assert [v.kind for v in load(tx.journal)] == ["install", "upgrade"]
     assert [v.kind for v in iter_history(tx.journal)] == ["install", "upgrade", "upgrade"]
     shown = tx("history").stdout.splitlines()  # `history` reads the segment too
-    assert [line.split()[3] for line in shown] == ["install", "upgrade", "upgrade"]
+    assert [line.split()[3] for line in shown] == ["install", "upgrade"]
     assert [op["kind"] for op in json.loads(tx("history", "--json").stdout)] == [
         "install",
-        "upgrade",
         "upgrade",
     ]
     tx.assert_clean()

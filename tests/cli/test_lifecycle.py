@@ -25,7 +25,8 @@ def test_install_list_verify(tx) -> None:
     env = Path(entry["environment"])
     assert env.is_dir() and env.parent == tx.home / "tools" / "txdemo"
     assert entry["executables"] == {"txdemo": str(tx.bin / "txdemo")}
-    assert os.readlink(tx.bin / "txdemo") == str(env / "bin" / "txdemo")
+    assert os.readlink(tx.bin / "txdemo") == entry["stable_path"] + "/bin/txdemo"
+    assert os.readlink(entry["stable_path"]) == env.name
     assert sorted(entry["pins"]) == ["txdemo-helper==1.0", "txdemo==1.0"]
 
     assert "txdemo 1.0" in tx("list").stdout
@@ -55,7 +56,7 @@ def test_version_imports_neither_engine_nor_rich(tx) -> None:
 def test_upgrade_changes_dependency_and_leaves_nothing_behind(txdemo1) -> None:
     tx = txdemo1
     (old_env,) = tx.envs("txdemo")
-    proc = tx("upgrade", "txdemo")
+    proc = tx("upgrade", "txdemo@latest")
     assert "upgraded txdemo 1.0 -> 2.0" in proc.stdout
     assert tx.shim() == "txdemo 2.0 (helper 2.0)"
 
@@ -63,17 +64,18 @@ def test_upgrade_changes_dependency_and_leaves_nothing_behind(txdemo1) -> None:
     assert entry["version"] == "2.0"
     assert "txdemo-helper==2.0" in entry["pins"]
     new_env = Path(entry["environment"])
-    assert not old_env.exists()
+    assert old_env.exists()  # kept as generation 1, for rollback
     # No stray environment, no temp files, no stashed copies left beside the shims.
-    assert tx.envs("txdemo") == [new_env]
+    assert sorted(tx.envs("txdemo")) == sorted([old_env, new_env])
     assert sorted(os.listdir(tx.bin)) == ["txdemo"]
-    assert os.readlink(tx.bin / "txdemo") == str(new_env / "bin" / "txdemo")
+    assert os.readlink(tx.bin / "txdemo") == entry["stable_path"] + "/bin/txdemo"
+    assert os.readlink(entry["stable_path"]) == new_env.name
     stash = tx.journal / "stash"
     assert not stash.exists() or not any(stash.iterdir())
     tx.assert_clean()
 
     before = tx.digest(journal=False)
-    again = tx("upgrade", "txdemo")
+    again = tx("upgrade", "txdemo@latest")
     assert "txdemo is up to date (2.0)" in again.stdout
     assert tx.digest(journal=False) == before
 
@@ -82,7 +84,7 @@ def test_upgrade_reuses_recorded_index_options(txdemo1) -> None:
     # The upgrade names no --find-links: only the recorded ones can find txdemo 2.0, and the
     # recorded --no-index keeps it offline (an index lookup would fail or hang here).
     tx = txdemo1
-    tx("upgrade", "txdemo", UV_OFFLINE="1", PIP_NO_INDEX="1")
+    tx("upgrade", "txdemo@latest", UV_OFFLINE="1", PIP_NO_INDEX="1")
     assert tx.shim() == "txdemo 2.0 (helper 2.0)"
     options = tx.tool("txdemo")["options"]["index"]
     assert options == {"index_url": None, "find_links": [str(tx.wheelhouse)], "no_index": True}
@@ -112,7 +114,7 @@ def test_multitool_console_and_gui_scripts(tx) -> None:
         assert tx.shim(name) == f"{name} 1.0"
     assert not os.path.lexists(tx.bin / "mt-gui")
 
-    tx("upgrade", "multitool")
+    tx("upgrade", "multitool@latest")
     assert sorted(os.listdir(tx.bin)) == ["mt-a", "mt-b", "mt-c", "mt-gui"]
     for name in ("mt-a", "mt-b", "mt-c", "mt-gui"):
         assert tx.shim(name) == f"{name} 2.0"
@@ -125,7 +127,7 @@ def test_backends_install_and_upgrade(tx, backend: str) -> None:
     tx.install("txdemo==1.0", "--backend", backend)
     assert tx.shim() == "txdemo 1.0 (helper 1.0)"
     assert tx.tool("txdemo")["options"]["backend"] == backend
-    tx("upgrade", "txdemo")  # the recorded backend is used again
+    tx("upgrade", "txdemo@latest")  # the recorded backend is used again
     assert tx.shim() == "txdemo 2.0 (helper 2.0)"
     entry = tx.tool("txdemo")
     assert entry["options"]["backend"] == backend
@@ -144,8 +146,8 @@ def test_dry_run_changes_nothing_on_a_fresh_home(tx) -> None:
 def test_dry_run_upgrade_and_uninstall_change_nothing(txdemo1) -> None:
     tx = txdemo1
     before = tx.digest()
-    proc = tx("upgrade", "txdemo", "--dry-run")
-    assert "upgrade txdemo:" in proc.stdout and "remove the old environment" in proc.stdout
+    proc = tx("upgrade", "txdemo@latest", "--dry-run")
+    assert "upgrade txdemo:" in proc.stdout and "switch txdemo to" in proc.stdout
     proc = tx("uninstall", "txdemo", "--dry-run")
     assert "uninstall txdemo:" in proc.stdout and "remove old shims" in proc.stdout
     proc = tx("install", "multitool", *tx.index, "--dry-run", "--json")
@@ -162,14 +164,14 @@ def test_json_outputs_are_one_document_each(tx) -> None:
 
     (installed,) = doc("install", "txdemo==1.0", *tx.index)
     assert installed["action"] == "installed" and installed["version"] == "1.0"
-    tx("upgrade", "txdemo", failpoints="step.remove-shims.removed=kill", expect=-9)
+    tx("upgrade", "txdemo@latest", failpoints="step.switch-current.switched=kill", expect=-9)
     (pending,) = doc("status", expect=3)["incomplete"]
     (resumed,) = doc("resume")
     assert resumed["op"] == pending["op"] and resumed["state"] in ("committed", "done")
-    (upgraded,) = doc("upgrade", "txdemo")
+    (upgraded,) = doc("upgrade", "txdemo@latest")
     assert upgraded["action"] == "up-to-date" and upgraded["version"] == "2.0"
     assert doc("verify") == {"ok": True, "problems": []}
-    assert [h["kind"] for h in doc("history")] == ["install", "upgrade", "upgrade"]
+    assert [h["kind"] for h in doc("history")] == ["install", "upgrade"]  # no-op: not history
     (removed,) = doc("uninstall", "txdemo")
     assert removed["action"] == "uninstalled" and removed["old_version"] == "2.0"
     assert doc("list") == []

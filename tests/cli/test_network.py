@@ -66,3 +66,40 @@ def test_a_vcs_url_and_a_direct_url_from_the_real_index(tmp_path: Path) -> None:
     }
     assert _txtool(tmp_path, "upgrade", "pyjokes").returncode == 0  # fetched again
     assert _txtool(tmp_path, "verify").returncode == 0
+
+
+def test_a_pin_holds_until_latest_lifts_it(tmp_path: Path) -> None:
+    import json
+
+    assert _txtool(tmp_path, "install", "ruff==0.9.2").returncode == 0
+    upgrade = _txtool(tmp_path, "upgrade", "ruff")
+    assert upgrade.returncode == 0, upgrade.stderr
+    assert "ruff is up to date (0.9.2) within its pin ruff==0.9.2" in upgrade.stdout
+    assert "`txtool upgrade ruff@latest`" in upgrade.stdout
+    assert "ruff==0.9.2" in _txtool(tmp_path, "list").stdout
+    lifted = _txtool(tmp_path, "upgrade", "ruff@latest")
+    assert lifted.returncode == 0 and "upgraded ruff 0.9.2 -> " in lifted.stdout
+    (entry,) = json.loads(_txtool(tmp_path, "list", "--json").stdout)
+    assert entry["spec"] == "ruff" and entry["version"] != "0.9.2"
+    assert _txtool(tmp_path, "verify").returncode == 0
+
+
+def test_httpie_and_black_with_its_extra_and_a_plugin(tmp_path: Path) -> None:
+    import json
+
+    httpie = _txtool(tmp_path, "install", "httpie")
+    assert httpie.returncode == 0, httpie.stderr
+    assert (tmp_path / "bin" / "http").exists() and (tmp_path / "bin" / "https").exists()
+
+    black = _txtool(tmp_path, "install", "black[d]<26", "--with", "tomli")
+    assert black.returncode == 0, black.stderr
+    assert (tmp_path / "bin" / "blackd").exists()
+    upgrade = _txtool(tmp_path, "upgrade", "black<27")  # a new spec: [d] and tomli kept
+    assert upgrade.returncode == 0, upgrade.stderr
+    entry = next(
+        e for e in json.loads(_txtool(tmp_path, "list", "--json").stdout) if e["name"] == "black"
+    )
+    assert (entry["spec"], entry["plugins"]) == ("black[d]<27", ["tomli"])
+    assert any(p.startswith("aiohttp==") for p in entry["pins"])  # the extra's dependency
+    assert _txtool(tmp_path, "reinstall", "--all").returncode == 0
+    assert _txtool(tmp_path, "verify").returncode == 0

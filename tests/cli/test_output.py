@@ -90,7 +90,9 @@ def test_list_json_into_a_closed_pipe_is_no_traceback(txdemo1) -> None:
 
 def test_enospc_on_the_cleaned_up_record_is_a_warning(txdemo1) -> None:
     tx = txdemo1
-    proc = tx("upgrade", "txdemo", "--json", failpoints="journal.before.cleaned-up=error:ENOSPC")
+    proc = tx(
+        "upgrade", "txdemo@latest", "--json", failpoints="journal.before.cleaned-up=error:ENOSPC"
+    )
     (doc,) = json.loads(proc.stdout)  # exactly one document
     assert doc["action"] == "upgraded" and doc["status"] == "done"
     assert "txtool: warning:" in proc.stderr and "No space left" in proc.stderr
@@ -121,7 +123,8 @@ def test_several_names_carry_on_past_a_failure(tx) -> None:
 
 
 def test_a_journal_error_mid_batch_is_reported_per_tool(tx) -> None:
-    tx.install("txdemo==1.0", "multitool==1.0", "slowtool==1.0")
+    tx.install_first_releases("txdemo", "multitool", "slowtool")
+    tx.publish()
     proc = tx(
         "upgrade",
         "--all",

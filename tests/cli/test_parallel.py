@@ -15,7 +15,7 @@ from txtool.cli import FAILED, INCOMPLETE, INTERRUPTED, OK
 
 
 def _killed_upgrade(tx) -> None:
-    tx("upgrade", "txdemo", failpoints="step.remove-shims.removed=kill", expect=-9)
+    tx("upgrade", "txdemo@latest", failpoints="step.switch-current.switched=kill", expect=-9)
 
 
 def test_a_dead_holders_subject_note_is_not_a_running_txtool(txdemo1, reap) -> None:
@@ -30,7 +30,7 @@ def test_a_dead_holders_subject_note_is_not_a_running_txtool(txdemo1, reap) -> N
     notes[0].write_text(f"{other.pid}\n")
     status = tx("status", expect=INCOMPLETE)
     assert "INCOMPLETE upgrade txdemo" in status.stdout and "RUNNING" not in status.stdout
-    tx("upgrade", "txdemo")
+    tx("upgrade", "txdemo@latest")
     tx.assert_clean()
 
 
@@ -43,7 +43,7 @@ def test_an_incomplete_operation_of_another_tool_is_left_to_its_command(txdemo1)
     out = tx.install("multitool==1.0").stdout
     assert "installed multitool 1.0" in out and "txdemo" not in out
     assert tx("status", "--json", expect=INCOMPLETE).stdout == before
-    tx("upgrade", "txdemo")  # re-running is the fix
+    tx("upgrade", "txdemo@latest")  # re-running is the fix
     assert tx.shim() == "txdemo 2.0 (helper 2.0)"
     tx.assert_clean()
 
@@ -65,6 +65,8 @@ def test_read_only_commands_import_no_installer(txdemo1, argv: list[str]) -> Non
     loaded = {ln.rsplit("|", 1)[1].strip() for ln in proc.stderr.splitlines() if "|" in ln}
     heavy = {"txtool.installer", "txtool.service", "txtool.steps", "txtool.backend", "packaging"}
     assert loaded and not heavy & loaded, sorted(heavy & loaded)
+    # Reading needs neither an event loop nor the lifecycle's machine library nor file locks.
+    assert not {"anyio", "transitions", "filelock"} & loaded, argv
     if argv == ["--version"]:
         assert "txengine" not in loaded and "anyio" not in loaded
 
@@ -73,10 +75,10 @@ def test_ctrl_c_while_waiting_for_a_busy_tool_stops_the_wait(txdemo1, reap) -> N
     """A second upgrade of a tool waits for the first (it says for whom); Ctrl-C ends that
     wait at once with nothing changed, while the first goes on and completes."""
     tx = txdemo1
-    busy = tx.spawn("upgrade", "txdemo", failpoints="step.install-env.created=sleep:8")
+    busy = tx.spawn("upgrade", "txdemo@latest", failpoints="step.install-env.created=sleep:8")
     reap.append(busy)
     tx.wait_for(lambda: len(tx.envs("txdemo")) == 2, what="the new environment")
-    waiting = tx.spawn("upgrade", "txdemo")
+    waiting = tx.spawn("upgrade", "txdemo@latest")
     reap.append(waiting)
     assert waiting.stderr is not None
     line = waiting.stderr.readline()

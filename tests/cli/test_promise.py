@@ -24,7 +24,14 @@ def _op_of(text: str) -> str:
 def test_in_use_shim_fails_and_keeps_old_version(txdemo1) -> None:
     tx = txdemo1
     shim = tx.bin / "txdemo"
-    proc = tx("upgrade", "txdemo", failpoints=f"fs.link@{shim}=in-use", expect=FAILED)
+    # Copied shims (the Windows path): the upgrade places a new copy of each.
+    proc = tx(
+        "upgrade",
+        "txdemo@latest",
+        failpoints=f"fs.link@{shim}=in-use",
+        expect=FAILED,
+        TXTOOL_SHIMS="copy",
+    )
     err = tx.one_error(proc)
     assert str(shim) in err and IN_USE in err
     assert "upgraded" not in proc.stdout
@@ -40,7 +47,7 @@ def _incomplete_upgrade(tx) -> str:
     # The stash renames bin/txdemo (source) into the stash: not matched. The undo renames the
     # stashed copy (source under journal/stash/) back: that one fails.
     rules = f"fs.link@{shim}=in-use;fs.rename@*/stash/*=in-use"
-    proc = tx("upgrade", "txdemo", failpoints=rules, expect=INCOMPLETE)
+    proc = tx("upgrade", "txdemo@latest", failpoints=rules, expect=INCOMPLETE, TXTOOL_SHIMS="copy")
     err = tx.one_error(proc)
     assert IN_USE in err and "incomplete" in err
     assert "upgraded" not in proc.stdout
@@ -65,15 +72,15 @@ def _incomplete_upgrade(tx) -> str:
 def test_failed_revert_is_incomplete_and_next_upgrade_resumes_it(txdemo1) -> None:
     tx = txdemo1
     op = _incomplete_upgrade(tx)
-    proc = tx("upgrade", "txdemo")
+    proc = tx("upgrade", "txdemo@latest")
     assert "up to date" not in proc.stdout + proc.stderr
     assert op in proc.stdout + proc.stderr
     assert tx.shim() == "txdemo 2.0 (helper 2.0)"
     assert tx.tool("txdemo")["version"] == "2.0"
-    assert len(tx.envs("txdemo")) == 1
+    assert len(tx.envs("txdemo")) == 2  # 1.0's kept as a generation
     tx.assert_clean()
     # Now, and only now, the tool is up to date.
-    assert "up to date" in tx("upgrade", "txdemo").stdout
+    assert "up to date" in tx("upgrade", "txdemo@latest").stdout
 
 
 def test_failed_revert_then_resume_revert_restores_old_version(txdemo1) -> None:
@@ -89,8 +96,10 @@ def test_failed_revert_then_resume_revert_restores_old_version(txdemo1) -> None:
 
 
 def _killed_upgrade(tx) -> None:
+    # Copied shims (the Windows path) are moved at each upgrade: killed with the old one gone.
+    fail = "step.remove-shims.removed=kill"
     proc = tx(
-        "upgrade", "txdemo", failpoints="step.remove-shims.removed=kill", expect=-signal.SIGKILL
+        "upgrade", "txdemo@latest", failpoints=fail, expect=-signal.SIGKILL, TXTOOL_SHIMS="copy"
     )
     assert "upgraded" not in proc.stdout
     assert not os.path.lexists(tx.bin / "txdemo")
@@ -105,7 +114,7 @@ def test_sigkill_then_resume_rolls_forward(txdemo1) -> None:
     proc = tx("resume")
     assert "finished upgrade txdemo" in proc.stdout
     assert tx.shim() == "txdemo 2.0 (helper 2.0)"
-    assert len(tx.envs("txdemo")) == 1
+    assert len(tx.envs("txdemo")) == 2  # 1.0's kept as a generation
     tx.assert_clean()
 
 
@@ -127,7 +136,7 @@ def test_real_failure_new_shim_path_is_a_directory(tx) -> None:
     (blocker / "keep").write_text("not txtool's\n")
     before = tx.digest(journal=False)
 
-    proc = tx("upgrade", "multitool", expect=FAILED)
+    proc = tx("upgrade", "multitool@latest", expect=FAILED)
     err = tx.one_error(proc)
     assert str(blocker) in err and "--force" in err
     assert tx.digest(journal=False) == before
@@ -138,14 +147,15 @@ def test_real_failure_new_shim_path_is_a_directory(tx) -> None:
     tx.assert_clean()
 
     # The fix the message names works on this very command.
-    tx("upgrade", "multitool", "--force")
+    tx("upgrade", "multitool@latest", "--force")
     for name in ("mt-a", "mt-b", "mt-c", "mt-gui"):
         assert tx.shim(name) == f"{name} 2.0"
     tx.assert_clean()
 
 
 def test_upgrade_all(tx) -> None:
-    tx.install("txdemo==1.0", "multitool==1.0", "slowtool==1.0")
+    tx.install_first_releases("txdemo", "multitool", "slowtool")
+    tx.publish()
     proc = tx("upgrade", "--all")
     for name in ("txdemo", "multitool", "slowtool"):
         assert f"upgraded {name} 1.0 -> 2.0" in proc.stdout
@@ -156,9 +166,11 @@ def test_upgrade_all(tx) -> None:
 
 
 def test_upgrade_all_carries_on_past_one_failure(tx) -> None:
-    tx.install("txdemo==1.0", "multitool==1.0", "slowtool==1.0")
+    tx.install_first_releases("txdemo", "multitool", "slowtool")
+    tx.publish()
     shim = tx.bin / "slowtool"
-    proc = tx("upgrade", "--all", failpoints=f"fs.link@{shim}=in-use", expect=FAILED)
+    fail = f"fs.link@{shim}=in-use"  # copied shims: each upgrade places new ones
+    proc = tx("upgrade", "--all", failpoints=fail, expect=FAILED, TXTOOL_SHIMS="copy")
     err = tx.one_error(proc)
     assert err.startswith("txtool: error: slowtool:") and IN_USE in err
     assert "upgraded txdemo 1.0 -> 2.0" in proc.stdout
@@ -173,7 +185,7 @@ def test_upgrade_all_carries_on_past_one_failure(tx) -> None:
 def _interrupted_upgrade(tx, reap) -> tuple[Path, str]:
     """SIGINT an upgrade once its new environment exists; return the old env and stderr."""
     (old_env,) = tx.envs("txdemo")
-    proc = tx.spawn("upgrade", "txdemo", failpoints="step.install-env.created=sleep:3")
+    proc = tx.spawn("upgrade", "txdemo@latest", failpoints="step.install-env.created=sleep:3")
     reap.append(proc)
     tx.wait_for(lambda: len(tx.envs("txdemo")) == 2, what="the new environment")
     time.sleep(0.1)
@@ -246,7 +258,8 @@ def test_old_shim_in_use_windows_rule_upgrade_succeeds_cleanup_later(txdemo1) ->
     # The peer's bug, done right: the old shim is held open (renamed aside, never deleted or
     # overwritten while in use). The upgrade commits; deleting the stash waits for a later run.
     tx = txdemo1
-    proc = tx("upgrade", "txdemo", TXENGINE_FS_BUSY=str(tx.bin / "txdemo"))
+    busy = str(tx.bin / "txdemo")
+    proc = tx("upgrade", "txdemo@latest", TXENGINE_FS_BUSY=busy, TXTOOL_SHIMS="copy")
     assert "upgraded txdemo 1.0 -> 2.0" in proc.stdout
     assert tx.shim() == "txdemo 2.0 (helper 2.0)"
     status = tx("status")
@@ -258,7 +271,7 @@ def test_old_shim_in_use_windows_rule_upgrade_succeeds_cleanup_later(txdemo1) ->
     assert "all operations complete" in tx("status").stdout
     stash = tx.journal / "stash"
     assert not stash.exists() or not any(stash.iterdir())
-    assert len(tx.envs("txdemo")) == 1
+    assert len(tx.envs("txdemo")) == 2  # 1.0's kept as a generation
     tx.assert_clean()
 
 
@@ -293,7 +306,7 @@ def test_copy_shims_with_the_old_copy_in_use(tx) -> None:
     assert shim.is_file() and not shim.is_symlink()
     assert tx.shim() == "txdemo 1.0 (helper 1.0)"
     tx("verify")
-    tx("upgrade", "txdemo", TXTOOL_SHIMS="copy", TXENGINE_FS_BUSY=str(shim))
+    tx("upgrade", "txdemo@latest", TXTOOL_SHIMS="copy", TXENGINE_FS_BUSY=str(shim))
     assert shim.is_file() and not shim.is_symlink()
     assert tx.shim() == "txdemo 2.0 (helper 2.0)"
     assert "clean-up pending" in tx("status").stdout

@@ -51,7 +51,7 @@ def test_password_reaches_the_index_but_no_command_line_journal_or_output(
     assert leaks.found == []
     shown = [proc.stdout + proc.stderr]
     shown += [tx(*cmd).stdout for cmd in (["list", "--json"], ["journal", "show"], ["history"])]
-    shown += [tx("upgrade", "txdemo", "--dry-run", "--json").stdout]
+    shown += [tx("upgrade", "txdemo@latest", "--dry-run", "--json").stdout]
     for text in shown:
         assert PASSWORD not in text
     assert f"{USER}:****@" in shown[1]
@@ -60,13 +60,13 @@ def test_password_reaches_the_index_but_no_command_line_journal_or_output(
             assert PASSWORD.encode() not in f.read_bytes(), f
 
     # A later upgrade never saw the password: without it the index refuses, in one line...
-    line = tx.one_error(tx("upgrade", "txdemo", expect=FAILED))
+    line = tx.one_error(tx("upgrade", "txdemo@latest", expect=FAILED))
     assert PASSWORD not in line
     assert tx.tool("txdemo")["version"] == "1.0"
     # ...and given again through the backend's own variable, it is used, still off any argv.
     var = "UV_INDEX_URL" if backend == "uv" else "PIP_INDEX_URL"
     leaks.found.clear()
-    tx("upgrade", "txdemo", **{var: index.url})
+    tx("upgrade", "txdemo@latest", **{var: index.url})
     assert tx.shim() == "txdemo 2.0 (helper 2.0)"
     assert leaks.found == []
 

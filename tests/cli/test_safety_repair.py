@@ -28,7 +28,7 @@ def test_verify_reports_an_interpreter_that_no_longer_starts(txdemo1: Tx) -> Non
     _kill_python(env)
     (line,) = tx("verify", expect=FAILED).stdout.splitlines()
     assert line.startswith("txdemo: ") and "does not start" in line
-    assert "fix: txtool install --force txdemo" in line
+    assert "fix: txtool reinstall txdemo" in line
 
 
 @pytest.mark.parametrize("damage", ["deleted", "dead-python"])

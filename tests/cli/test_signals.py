@@ -41,7 +41,6 @@ def _ops(tx) -> list:
 # A signal after the last step's side effect, while the last records are written, or just
 # after the engine returned: the upgrade committed; it is reported as done.
 LATE = [
-    "step.remove-env.removed",  # the last side effect of an upgrade
     "journal.before.committed",
     "journal.after.committed",  # the commit is durable, clean-up to come
     "journal.after.cleaned-up",  # the engine is about to return
@@ -57,7 +56,7 @@ def test_a_late_signal_never_turns_a_commit_into_a_failure(txdemo1, reap, point,
         tx,
         reap,
         point,
-        ["upgrade", "txdemo"],
+        ["upgrade", "txdemo@latest"],
         signum,
         lambda: len(_ops(tx)) > n and _ops(tx)[-1].steps[-1] != "pending",
     )
@@ -76,7 +75,7 @@ def test_a_late_signal_never_turns_a_commit_into_a_failure(txdemo1, reap, point,
 def test_a_signal_just_after_the_result_is_printed_is_no_traceback(txdemo1, signum) -> None:
     tx = txdemo1
     proc = subprocess.Popen(
-        [sys.executable, "-m", "txtool", "upgrade", "txdemo"],
+        [sys.executable, "-m", "txtool", "upgrade", "txdemo@latest"],
         env=tx.environ(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -140,7 +139,7 @@ def test_ctrl_c_while_waiting_for_the_lock_is_one_line(txdemo1, reap, signum) ->
     tx = txdemo1
     _hold_lock(tx, reap)
     before = tx.digest()
-    proc = tx.spawn("upgrade", "txdemo")
+    proc = tx.spawn("upgrade", "txdemo@latest")
     reap.append(proc)
     assert proc.stderr is not None
     assert proc.stderr.readline().startswith("txtool: waiting for another txtool")
@@ -157,7 +156,7 @@ def test_rerunning_an_interrupted_upgrade_finishes_it(txdemo1, reap) -> None:
         tx,
         reap,
         "step.install-env.created",
-        ["upgrade", "txdemo"],
+        ["upgrade", "txdemo@latest"],
         signal.SIGINT,
         lambda: len(tx.envs("txdemo")) == 2,
     )
@@ -165,10 +164,10 @@ def test_rerunning_an_interrupted_upgrade_finishes_it(txdemo1, reap) -> None:
     assert proc.returncode == INCOMPLETE, err
     assert "re-run the command" in err
     (view,) = load(tx.journal).incomplete()
-    again = tx("upgrade", "txdemo")
+    again = tx("upgrade", "txdemo@latest")
     assert f"finished the interrupted upgrade of txdemo (op {view.id})" in again.stderr
     assert tx.shim() == "txdemo 2.0 (helper 2.0)"
-    assert len(tx.envs("txdemo")) == 1
+    assert len(tx.envs("txdemo")) == 2  # 1.0's kept as a generation
     tx.assert_clean()
 
 
@@ -202,7 +201,7 @@ def test_sighup_does_not_stop_the_operation(txdemo1, reap) -> None:
         tx,
         reap,
         "step.install-env.created",
-        ["upgrade", "txdemo"],
+        ["upgrade", "txdemo@latest"],
         signal.SIGHUP,
         lambda: len(tx.envs("txdemo")) == 2,
     )

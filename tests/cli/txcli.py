@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -150,8 +151,9 @@ class Tx:
         return entry
 
     def envs(self, tool: str) -> list[Path]:
+        """The tool's environments (its generations), without its stable path (a link)."""
         d = self.home / "tools" / tool
-        return sorted(d.iterdir()) if d.is_dir() else []
+        return sorted(p for p in d.iterdir() if not p.is_symlink()) if d.is_dir() else []
 
     def digest(self, *, journal: bool = True) -> dict[str, str]:
         exclude = () if journal else (str(self.journal),)
@@ -161,3 +163,21 @@ class Tx:
         """``status`` and ``verify`` both say everything is complete and on disk."""
         self("status")
         self("verify")
+
+    @property
+    def releases(self) -> Path:
+        """A find-links dir of this test's own: an index that gains releases over time."""
+        return self.root / "releases"
+
+    def install_first_releases(self, *names: str, **kw: Any) -> subprocess.CompletedProcess[str]:
+        """Install ``names`` unpinned (``upgrade`` keeps a pin) while only the 1.0 releases
+        are published in :attr:`releases`; :meth:`publish` then adds every other one."""
+        self.releases.mkdir(exist_ok=True)
+        for wheel in self.wheelhouse.glob("*-1.0-*.whl"):
+            shutil.copy2(wheel, self.releases)
+        return self("install", *names, "--no-index", "--find-links", str(self.releases), **kw)
+
+    def publish(self) -> None:
+        """Every release of the wheelhouse, in :attr:`releases` too."""
+        for wheel in self.wheelhouse.glob("*.whl"):
+            shutil.copy2(wheel, self.releases)

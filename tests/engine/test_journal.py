@@ -605,3 +605,29 @@ def test_an_operation_with_a_leftover_stash_stays_current(tmp_path: Path) -> Non
         _full_op(j, "other")
         j.compact()
     assert old not in load(tmp_path).ops
+
+
+def test_the_table_records_are_checked_against_is_the_machines() -> None:
+    """The table replay and append use is compiled from the lifecycle's definition without
+    building the ``transitions`` machine (whose import every command would pay): it must
+    be exactly the table of the machine itself."""
+    from txengine import _lifecycle as lc
+
+    machine = lc.build_machine()
+    assert lc.machine_table(machine) == lc.TABLE
+    assert set(machine.states) == set(lc.STATES)
+
+
+def test_reading_a_journal_imports_neither_anyio_nor_transitions(tmp_path: Path) -> None:
+    """``load`` (what read-only commands call) pays for the reader only: no event loop
+    library, no state machine library, no file lock library."""
+    with Journal.open(tmp_path) as j:
+        _full_op(j, "x")
+    code = (
+        "import sys, txengine; txengine.load(sys.argv[1]); txengine.live_holder(sys.argv[1], 'x');"
+        "print(sorted(m for m in ('anyio', 'transitions', 'filelock') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"

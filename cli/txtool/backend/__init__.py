@@ -2,8 +2,8 @@
 
 txtool writes no resolver and no installer: this package turns a requirement into exact pins
 and puts exactly those pins into a fresh environment, mapping the tools' errors to a few kinds
-the CLI can explain. All subprocesses go through `anyio.run_process` (asyncio and trio), behind
-a guard that makes them die with txtool (``common``). One module per backend (``uv``, ``pip``);
+the CLI can explain. All subprocesses go through ``common.run``, which makes them die with
+txtool (PR_SET_PDEATHSIG, set between fork and exec) and waits for them in a worker thread. One module per backend (``uv``, ``pip``);
 ``options`` holds index options and their secrets, ``environments`` what an environment holds.
 """
 
@@ -13,7 +13,14 @@ import os
 
 from .common import Backend
 from .config import effective as effective_index
-from .environments import Installed, env_python, find_python, inspect_env, script_path
+from .environments import (
+    Installed,
+    distributions,
+    env_python,
+    find_python,
+    inspect_env,
+    script_path,
+)
 from .errors import BackendError
 from .options import IndexOptions, check_local_locations, mask_url
 from .pip import PipBackend
@@ -27,6 +34,7 @@ __all__ = [
     "PipBackend",
     "UvBackend",
     "check_local_locations",
+    "distributions",
     "effective_index",
     "env_python",
     "find_python",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import anyio
+import anyio.to_thread
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
@@ -25,7 +27,13 @@ class Backend(Protocol):
     name: str
 
     async def resolve(
-        self, requirement: str, python: str, index: IndexOptions, *, deps: bool = True
+        self,
+        requirement: str,
+        python: str,
+        index: IndexOptions,
+        *,
+        plugins: Sequence[str] = (),
+        deps: bool = True,
     ) -> list[str]: ...
 
     async def create_env(self, env: Path, python: str) -> None: ...
@@ -65,31 +73,57 @@ def first_line(stderr: str) -> str | None:
     return None
 
 
-# Run in front of every uv/pip child: it dies with txtool (Linux PR_SET_PDEATHSIG), so a
-# SIGKILLed txtool leaves no orphan writing into an environment that resume or revert then
-# rebuilds or deletes; and it writes files no more permissive than umask 022, whatever the
-# user's umask. A parent already gone before prctl took effect is caught by the ppid check.
-_CHILD = """
-import os, sys
-if sys.platform.startswith("linux"):
-    import ctypes, signal
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() != int(sys.argv[1]):
-        sys.exit(137)
-os.umask(os.umask(0o022) | 0o022)
-try:
-    os.execvp(sys.argv[2], sys.argv[2:])
-except OSError as e:
-    sys.stderr.write(f"cannot run {sys.argv[2]}: {e.strerror or e}\\n")
-    sys.exit(127)
-"""
+def _prctl() -> Callable[[int, int], int] | None:
+    """libc's ``prctl`` on Linux (loaded once, before any fork), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    fn: Callable[[int, int], int] = ctypes.CDLL(None, use_errno=True).prctl
+    return fn
 
 
-def _guarded(cmd: Sequence[str]) -> list[str]:
-    """``cmd`` behind the :data:`_CHILD` guard (POSIX; Windows has job objects, not this)."""
+_PR_SET_PDEATHSIG = 1
+_PRCTL = _prctl()
+
+
+def _child_setup(parent: int) -> Callable[[], None] | None:
+    """What every uv/pip child does between fork and exec (POSIX; Windows has job objects,
+    not this): it dies with txtool (Linux ``PR_SET_PDEATHSIG``), so a SIGKILLed txtool
+    leaves no orphan writing into an environment that resume or revert then rebuilds or
+    deletes; a parent already gone before prctl took effect is caught by the ppid check.
+    And it writes files no more permissive than umask 022, whatever the user's umask.
+
+    Only system calls run here (no imports, no locks): the child of a threaded process
+    has one thread, and whatever another thread held at the fork stays held."""
     if _WINDOWS:
-        return list(cmd)
-    return [sys.executable, "-I", "-S", "-c", _CHILD, str(os.getpid()), *cmd]
+        return None
+    prctl = _PRCTL
+
+    def setup() -> None:
+        if prctl is not None:
+            prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+            if os.getppid() != parent:
+                os._exit(137)
+        os.umask(os.umask(0o022) | 0o022)
+
+    return setup
+
+
+async def _communicate(proc: subprocess.Popen[bytes], stdin: bytes | None) -> tuple[bytes, bytes]:
+    """The child's output once it exits; cancelled, the child is killed and reaped first.
+
+    The pipes are read in a worker thread, but the child was forked by the caller's (the
+    event loop's) thread: PR_SET_PDEATHSIG fires when the thread that forked exits, and a
+    worker thread may exit while its child still runs."""
+    try:
+        out, err = await anyio.to_thread.run_sync(proc.communicate, stdin, abandon_on_cancel=True)
+    except BaseException:
+        proc.kill()
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(proc.wait)
+        raise
+    return out, err
 
 
 async def run(
@@ -100,19 +134,25 @@ async def run(
     stdin: bytes | None = None,
     message: Callable[[str], str | None] | None = None,
 ) -> str:
-    """Run a tool; return its stdout or raise BackendError with a one-line cause."""
+    """Run a tool; return its stdout or raise BackendError with a one-line cause.
+
+    Forked here, in the event loop's thread, with :func:`_child_setup` in the child: no
+    second interpreter in front of the tool (it cost a Python start-up per child)."""
     try:
-        if stdin is not None:
-            proc = await anyio.run_process(_guarded(cmd), input=stdin, check=False, env=dict(env))
-        else:
+        proc = subprocess.Popen(
+            list(cmd),
             # Tools must never wait for input from the user's terminal.
-            proc = await anyio.run_process(
-                _guarded(cmd), stdin=subprocess.DEVNULL, check=False, env=dict(env)
-            )
+            stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=dict(env),
+            preexec_fn=_child_setup(os.getpid()),
+        )
     except OSError as e:
         raise BackendError(f"{what}: cannot run {cmd[0]}: {e.strerror or e}", kind="failed") from e
-    out = proc.stdout.decode("utf-8", "replace")
-    err = redact(proc.stderr.decode("utf-8", "replace"))
+    raw_out, raw_err = await _communicate(proc, stdin)
+    out = raw_out.decode("utf-8", "replace")
+    err = redact(raw_err.decode("utf-8", "replace"))
     if proc.returncode != 0:
         line = (message(err) if message else None) or first_line(err)
         line = line or f"{Path(cmd[0]).name} exited with status {proc.returncode}"

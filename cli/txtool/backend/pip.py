@@ -102,14 +102,22 @@ class PipBackend:
         return ["--no-input", "--disable-pip-version-check"]
 
     async def resolve(
-        self, requirement: str, python: str, index: IndexOptions, *, deps: bool = True
+        self,
+        requirement: str,
+        python: str,
+        index: IndexOptions,
+        *,
+        plugins: Sequence[str] = (),
+        deps: bool = True,
     ) -> list[str]:
-        if not is_bare_url(requirement):
-            validate_requirement(requirement)
+        """Exact pins for ``requirement`` and ``plugins``, resolved together."""
+        for r in (requirement, *plugins):
+            if not is_bare_url(r):
+                validate_requirement(r)
         check_local_locations(index)
         cmd = [*self.pip, "--python", python, "install", "--dry-run", "--ignore-installed"]
         cmd += ["--quiet", "--report", "-", *self._common(), *index_flags(index)]
-        cmd += [*([] if deps else ["--no-deps"]), _arg(requirement)]
+        cmd += [*([] if deps else ["--no-deps"]), _arg(requirement), *map(_arg, plugins)]
         out = await run(
             cmd, what=f"cannot resolve {requirement}", env=self._env(index), message=_pip_message
         )

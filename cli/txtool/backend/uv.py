@@ -132,10 +132,18 @@ class UvBackend:
         return index_env(env, index, "UV_INDEX_URL") if index else env
 
     async def resolve(
-        self, requirement: str, python: str, index: IndexOptions, *, deps: bool = True
+        self,
+        requirement: str,
+        python: str,
+        index: IndexOptions,
+        *,
+        plugins: Sequence[str] = (),
+        deps: bool = True,
     ) -> list[str]:
-        if not is_bare_url(requirement):
-            validate_requirement(requirement)
+        """Exact pins for ``requirement`` and ``plugins``, resolved together."""
+        for r in (requirement, *plugins):
+            if not is_bare_url(r):
+                validate_requirement(r)
         check_local_locations(index)
         cmd = [self.uv, "pip", "compile", "-", "--python", python, "--no-header"]
         cmd += ["--no-annotate", "--quiet", *index_flags(index)]
@@ -146,7 +154,7 @@ class UvBackend:
                 [*cmd, *self._common(project)],
                 what=f"cannot resolve {requirement}",
                 env=self._env(index),
-                stdin=(requirement + "\n").encode(),
+                stdin="".join(f"{r}\n" for r in (requirement, *plugins)).encode(),
                 message=_uv_message,
             )
         pins = parse_pins(out)
