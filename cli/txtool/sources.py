@@ -2,14 +2,15 @@
 direct URL, or a VCS repository, and whether it is installed editable.
 
 What the user gave becomes a requirement that names the tool (``name @ URL``): a path is
-made absolute and a URL, the name is read from the wheel's file name or asked of the
-resolver (never built by hand). The :class:`Source` is recorded with the operation, so that
+made an absolute ``file://`` URL, and the name is read from the wheel's file name or asked
+of the resolver (never built by hand). The :class:`Source` is recorded with the operation, so that
 upgrade, reinstall and resume go back to the same place.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,8 @@ SOURCE_KINDS: tuple[str, ...] = get_args(SourceKind)
 
 _SDIST = (".tar.gz", ".tgz", ".zip", ".tar.bz2", ".tar.xz")
 _PROJECT_FILES = ("pyproject.toml", "setup.py")
+# A bare URL (no name in front): the resolver or the wheel's file name names it.
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ def file_path(url: str) -> str:
     return unquote(urlsplit(url).path)
 
 
-def of(req: Requirement, *, editable: bool = False) -> Source:
+def of(req: Requirement) -> Source:
     """The source a (checked) requirement names."""
     if not req.url:
         return Source()
@@ -81,7 +84,7 @@ def of(req: Requirement, *, editable: bool = False) -> Source:
         return Source("vcs", req.url)
     if scheme == "file":
         path = file_path(req.url)
-        return Source(_kind_of_path(path), path, editable)
+        return Source(_kind_of_path(path), path)
     return Source("url", req.url)
 
 
@@ -128,7 +131,7 @@ class Probe:
     backend: str | None = None
 
 
-def named(text: str, probe: Probe, *, editable: bool = False, cwd: str | None = None) -> str:
+def named(text: str, probe: Probe, *, editable: bool = False) -> str:
     """The requirement for what the user typed, naming the tool: ``black>=24`` as it is,
     ``./proj`` as ``proj @ file:///abs/proj``. Raises UsageError for bad input (exit 2),
     ResolveFailed when the resolver cannot read the source (exit 1)."""
@@ -137,10 +140,10 @@ def named(text: str, probe: Probe, *, editable: bool = False, cwd: str | None = 
     if _looks_like_path(text):
         if "\x00" in text or len(text) > names.MAX_URL_LEN:
             raise UsageError(f"invalid source {text[:60]!r}")
-        path = os.path.abspath(os.path.join(cwd or os.getcwd(), os.path.expanduser(text)))
+        path = os.path.abspath(os.path.expanduser(text))
         _check_local(path, text)
         url, name = Path(path).as_uri(), None
-    elif "://" in text and " @ " not in text and not text.startswith("@"):
+    elif _URL.match(text):
         url = names.check_url(text.strip(), text)
         name = None
     else:

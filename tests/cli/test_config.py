@@ -5,6 +5,7 @@ the same place; a password in them is never recorded, printed or on a command li
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -214,3 +215,57 @@ def test_a_password_in_the_users_config_is_used_never_recorded(
         if f.is_file():
             assert PASSWORD.encode() not in f.read_bytes(), f
     assert leaks == []
+
+
+def test_uvs_empty_projects_are_removed_and_a_killed_runs_are_swept(tx: Tx) -> None:
+    tmp = tx.root / "tmp"
+    tmp.mkdir()
+    tx.env["TMPDIR"] = str(tmp)
+    gone = subprocess.Popen(["true"])  # a pid that has exited
+    gone.wait()
+    left = tmp / f"txtool-uv-{gone.pid}-abcd"  # what a SIGKILL in a uv call leaves
+    left.mkdir()
+    (left / "uv.toml").write_text("")
+    mine = tmp / "txtool-uv-notapid"  # not named for a process: not txtool's to remove
+    mine.mkdir()
+    tx.install("txdemo==1.0")
+    assert sorted(p.name for p in tmp.iterdir()) == ["txtool-uv-notapid"]
+
+
+def test_effective_settings_are_read_as_uv_and_pip_read_them(tmp_path: Path) -> None:
+    from txtool.backend import IndexOptions, effective_index
+
+    user = tmp_path / "user"
+    (user / "uv").mkdir(parents=True)
+    (user / "uv" / "uv.toml").write_text(
+        'find-links = ["links"]\nextra-index-url = ["https://top.example/simple"]\n'
+        '[[index]]\nurl = "https://extra.example/simple"\n'
+        '[[index]]\nurl = "https://private.example/simple"\nexplicit = true\n'
+        '[[index]]\nurl = "https://default.example/simple"\ndefault = true\n'
+        '[pip]\nextra-index-url = ["https://pip.example/simple"]\n'
+    )
+    env = {"XDG_CONFIG_HOME": str(user), "XDG_CONFIG_DIRS": str(tmp_path / "none")}
+    uv = effective_index("uv", None, env)
+    assert uv.index_url == "https://default.example/simple"
+    assert uv.extra_index_urls == ("https://pip.example/simple",)  # [pip] wins for uv pip
+    assert uv.find_links == (str(user / "uv" / "links"),)  # relative to the file
+    # The command line wins field by field; a variable wins over the file.
+    given = IndexOptions(index_url="https://cli.example/simple")
+    assert effective_index("uv", given, env).index_url == "https://cli.example/simple"
+    assert effective_index("uv", None, env | {"UV_NO_INDEX": "1"}).no_index is True
+    assert effective_index("uv", None, env | {"UV_NO_CONFIG": "1"}) == IndexOptions()
+
+    (user / "pip").mkdir()
+    (user / "pip" / "pip.conf").write_text(
+        "[global]\nindex-url = https://global.example/simple\nfind-links = a b\n"
+        "[install]\nindex-url = https://install.example/simple\n"
+    )
+    pip = effective_index("pip", None, env)
+    assert pip.index_url == "https://install.example/simple"  # [install] over [global]
+    assert pip.find_links == (str(user / "pip" / "a"), str(user / "pip" / "b"))
+    named = tmp_path / "named.conf"
+    named.write_text("[global]\nindex-url = https://named.example/simple\n")
+    assert effective_index("pip", None, env | {"PIP_CONFIG_FILE": str(named)}).index_url == (
+        "https://named.example/simple"
+    )
+    assert effective_index("pip", None, env | {"PIP_CONFIG_FILE": os.devnull}).index_url is None

@@ -62,3 +62,17 @@ def test_dry_run_shows_from_and_to_for_every_tool(tx: Tx) -> None:
     assert "install slowtool: (not installed) -> 2.0\n" in out
     assert "uninstall txdemo: 1.0 -> (removed)\n" in tx("uninstall", "txdemo", "--dry-run").stdout
     assert tx.digest() == before
+
+
+def test_a_new_commit_is_outdated_and_a_directory_is_not(tx: Tx) -> None:
+    from txprojects import git_commit, write_project
+
+    repo = write_project(tx.root / "repo", "txvcs", "1.0")
+    git_commit(repo)
+    write_project(tx.root / "proj", "txproj", "1.0")
+    tx.install(f"git+{repo.as_uri()}")
+    tx.install("./proj")
+    assert "every tool is up to date" in tx("list", "--outdated").stdout
+    write_project(repo, "txvcs", "2.0")
+    commit = git_commit(repo, "2.0")
+    assert tx("list", "--outdated").stdout.splitlines() == [f"txvcs 1.0 -> {commit[:12]}"]

@@ -131,12 +131,15 @@ def test_install_upgrade_reinstall_verify_uninstall(tx: Tx, source: Source) -> N
     _recorded(tx, src)
     tx.assert_clean()
 
-    # Reinstall (install --force of the same source) from the source as it is now.
+    # reinstall rebuilds from the recorded source as it is now; so does install --force.
     src.change(src.upgraded_version, f"{src.name} reinstalled")
-    tx.install("--force", *src.spec)
+    tx("reinstall", src.name)
     assert tx.shim(src.name) == f"{src.name} reinstalled"
     _recorded(tx, src)
-    assert len(tx.envs(src.name)) == 1
+    src.change(src.upgraded_version, f"{src.name} forced")
+    tx.install("--force", *src.spec)
+    assert tx.shim(src.name) == f"{src.name} forced"
+    _recorded(tx, src)
     tx.assert_clean()
 
     tx("uninstall", src.name)
@@ -169,7 +172,7 @@ def _files(tx: Tx) -> list[str]:
     return [p for p, kind in tx.digest(journal=False).items() if kind not in ("dir", "absent")]
 
 
-@pytest.mark.parametrize("kind", ["directory", "vcs", "sdist"])
+@pytest.mark.parametrize("kind", ["directory", "editable", "vcs", "sdist"])
 def test_the_pip_backend_installs_and_upgrades_each_source(tx: Tx, www: str, kind: str) -> None:
     src = _sources(tx.root, www)[kind]
     tx.install(*src.spec, "--backend", "pip")

@@ -56,11 +56,49 @@ _NO_PROJECT = {
     "uv.toml": "# txtool: no project configuration\n",
     "pyproject.toml": '[project]\nname = "txtool-no-project"\nversion = "0"\n',
 }
+_PREFIX = "txtool-uv-"
+_swept: list[bool] = []  # once per process
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _sweep(tmp: str) -> None:
+    """Remove the empty projects of txtool processes that died without removing theirs
+    (a SIGKILL in the middle of a uv call): each is named for its process, and only this
+    user's are touched."""
+    try:
+        names = os.listdir(tmp)
+    except OSError:
+        return
+    for name in names:
+        pid = name[len(_PREFIX) :].split("-", 1)[0]
+        if not name.startswith(_PREFIX) or not pid.isdigit() or _alive(int(pid)):
+            continue
+        path = os.path.join(tmp, name)
+        try:
+            if os.lstat(path).st_uid == os.geteuid():
+                shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            continue
 
 
 @contextmanager
 def _no_project() -> Iterator[str]:
-    root = tempfile.mkdtemp(prefix="txtool-uv-")  # 0700: no one else can put a uv.toml here
+    """An empty project for one uv call (0700, as mkdtemp makes it: no one else can put a
+    uv.toml in it), removed after the call."""
+    tmp = tempfile.gettempdir()
+    if not _swept:
+        _swept.append(True)
+        _sweep(tmp)
+    root = tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-", dir=tmp)
     try:
         for name, text in _NO_PROJECT.items():
             Path(root, name).write_text(text)
@@ -107,13 +145,13 @@ class UvBackend:
             if not is_bare_url(r):
                 validate_requirement(r)
         check_local_locations(index)
+        cmd = [self.uv, "pip", "compile", "-", "--python", python, "--no-header"]
+        cmd += ["--no-annotate", "--quiet", *index_flags(index)]
+        if not deps:
+            cmd.append("--no-deps")
         with _no_project() as project:
-            cmd = [self.uv, "pip", "compile", "-", "--python", python, "--no-header"]
-            cmd += ["--no-annotate", "--quiet", *self._common(project), *index_flags(index)]
-            if not deps:
-                cmd.append("--no-deps")
             out = await run(
-                cmd,
+                [*cmd, *self._common(project)],
                 what=f"cannot resolve {requirement}",
                 env=self._env(index),
                 stdin="".join(f"{r}\n" for r in (requirement, *plugins)).encode(),
@@ -129,8 +167,8 @@ class UvBackend:
     async def create_env(self, env: Path, python: str) -> None:
         env = Path(env)
         empty_or_missing(env)
+        cmd = [self.uv, "venv", os.fspath(env), "--python", python, "--quiet"]
         with _no_project() as project:
-            cmd = [self.uv, "venv", os.fspath(env), "--python", python, "--quiet"]
             await run(
                 [*cmd, *self._common(project)],
                 what=f"cannot create environment {env}",
@@ -149,10 +187,10 @@ class UvBackend:
         for p in pins:
             if is_rebuilt(p):
                 cmd += ["--refresh-package", pin_name(p)]
+        cmd += ["--quiet", *install_args(pins, editable), *index_flags(index)]
         with _no_project() as project:
-            cmd += ["--quiet", *self._common(project), *install_args(pins, editable)]
             await run(
-                [*cmd, *index_flags(index)],
+                [*cmd, *self._common(project)],
                 what=f"cannot install into {env}",
                 env=self._env(index),
                 message=_uv_message,
