@@ -32,7 +32,7 @@ def test_rollback_killed_at_every_failpoint(wheels: Path, tmp_path: Path) -> Non
     hits = enumerate_points(sc, tmp_path)
     names = {h.name for h in hits}
     assert {"step.switch-current.switched", "step.remove-shims.removed"} <= names
-    _assert_ok(crash_campaign(sc, workroot=tmp_path, nested=(), jobs=2))
+    _assert_ok(crash_campaign(sc, workroot=tmp_path, nested=(), jobs=4))
 
 
 def test_upgrade_resume_and_revert_killed_too(wheels: Path, tmp_path: Path) -> None:
