@@ -32,14 +32,14 @@ def test_rollback_killed_at_every_failpoint(wheels: Path, tmp_path: Path) -> Non
     hits = enumerate_points(sc, tmp_path)
     names = {h.name for h in hits}
     assert {"step.switch-current.switched", "step.remove-shims.removed"} <= names
-    _assert_ok(crash_campaign(sc, workroot=tmp_path, nested=(), jobs=2))
+    _assert_ok(crash_campaign(sc, workroot=tmp_path, nested=(), jobs=4))
 
 
 def test_upgrade_resume_and_revert_killed_too(wheels: Path, tmp_path: Path) -> None:
     sc = tc.scenario("upgrade", wheels)
     hits = enumerate_points(sc, tmp_path)
-    # Inside remove-shims: the old shim is stashed, the new one not placed yet.
-    k = next(i for i, h in enumerate(hits, 1) if h.name == "step.remove-shims.removed")
+    # Inside the switch: the stable path names the new environment, the shims not checked yet.
+    k = next(i for i, h in enumerate(hits, 1) if h.name == "step.switch-current.switched")
     report = crash_campaign(sc, [k], workroot=tmp_path, nested=("first", "middle", "last"), jobs=2)
     _assert_ok(report)
 

@@ -20,7 +20,7 @@ def worlds(wheels: Path) -> ts.Worlds:
         ("SIGINT", "resolving"),
         ("SIGTERM", "env-created"),
         ("SIGINT", "env-installed"),
-        ("SIGTERM", "old-shims-aside"),
+        ("SIGTERM", "switched"),
         ("SIGINT", "commit-fsync"),
         ("SIGTERM", "commit-durable"),
     ],

@@ -60,8 +60,8 @@ MOMENTS = (
     Moment("resolving", "step.resolve.start", early=True),
     Moment("env-created", "step.install-env.created"),
     Moment("env-installed", "step.install-env.installed"),
-    Moment("old-shims-aside", "step.remove-shims.removed"),
-    Moment("new-shims-placed", "step.copy-shims.copied"),
+    # txdemo keeps its one executable: its shim stays, one rename of the stable path switches it.
+    Moment("switched", "step.switch-current.switched"),
     Moment("before-commit", "journal.before.committed"),
     Moment("commit-fsync", "journal.written.committed"),
     Moment("commit-durable", "journal.after.committed"),

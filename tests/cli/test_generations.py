@@ -293,3 +293,14 @@ def test_rollback_keeps_a_shim_that_is_no_longer_txtools(tx: Tx) -> None:
     tx("rollback", "txdemo", "--force")
     assert tx.shim() == V1
     tx.assert_clean()
+
+
+def test_an_interrupted_rollback_is_settled_by_rerunning(tx: Tx) -> None:
+    _upgraded(tx)
+    tx("rollback", "txdemo", failpoints="step.switch-current.switched=kill", expect=-9)
+    line = tx.one_error(tx("rollback", "txdemo", expect=INCOMPLETE))
+    assert "incomplete rollback" in line and "txtool resume" in line
+    proc = tx("upgrade", "txdemo")  # undoes the rollback, then finds nothing newer
+    assert "undid the interrupted rollback of txdemo" in proc.stderr
+    assert tx.shim() == V2
+    tx.assert_clean()
