@@ -67,13 +67,16 @@ PURE_STEPS = frozenset({"resolve", "use-generation"})
 COMPACT_EVERY = 100
 
 
+_BUILDS = frozenset({"install", "upgrade", "reinstall", "inject", "uninject"})
+
+
 def recovery_direction(command: Command, interrupted_kind: str) -> Literal["forward", "revert"]:
     """Which way re-running ``command`` takes an interrupted operation of the same tool:
     the way that leads to what the command asks for (docs/cli.md has the table)."""
-    # Every kind but uninstall builds the tool's environment (reinstall and inject are
-    # upgrades with the same or more requirements).
-    wants_tool = command != "uninstall"
-    builds_tool = interrupted_kind != "uninstall"
+    # The kinds that build the tool's environment (reinstall and inject are upgrades with
+    # the same or more requirements); a rollback or gc is undone by any of them.
+    wants_tool = command in _BUILDS
+    builds_tool = interrupted_kind in _BUILDS
     return "forward" if wants_tool == builds_tool else "revert"
 
 
