@@ -31,16 +31,40 @@ __all__ = ["BUSY", "FAILED", "INCOMPLETE", "INTERRUPTED", "JOURNAL", "OK", "USAG
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # One line, not argparse's usage block: the fix is in the message or in --help.
-        self.exit(USAGE, f"txtool: error: {message} (see `{self.prog} --help`)\n")
+        from .helptext import unknown_command
+
+        message = unknown_command(self, message) or f"{message} (see `{self.prog} --help`)"
+        self.exit(USAGE, f"txtool: error: {message}\n")
+
+
+class _RootParser(_Parser):
+    def format_help(self) -> str:
+        from .helptext import overview
+
+        return overview(self)  # one screen; `txtool help` has the rest
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="txtool", description="Install Python command-line tools, transactionally.")
+    p = _RootParser(
+        prog="txtool",
+        description="Install Python command-line tools, each in its own environment, "
+        "transactionally: a partial install, upgrade or uninstall is never reported as success.",
+    )
     p.add_argument("--version", action="version", version=f"txtool {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    def cmd(name: str, help_: str, json_: bool = True) -> argparse.ArgumentParser:
-        sp = sub.add_parser(name, help=help_, description=help_)
+    def cmd(
+        name: str, help_: str, json_: bool = True, *, parent: Any = sub, group: str = ""
+    ) -> argparse.ArgumentParser:
+        from .helptext import epilog
+
+        sp: argparse.ArgumentParser = parent.add_parser(
+            name,
+            help=help_,
+            description=help_,
+            epilog=epilog(f"{group} {name}".strip()),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         if json_:
             sp.add_argument("--json", action="store_true", help="machine-readable output")
         return sp
@@ -48,49 +72,74 @@ def _parser() -> argparse.ArgumentParser:
     def source_options(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--python", help="interpreter for the tool: a path or a version like 3.12")
         sp.add_argument("--index-url", help="base URL of the package index")
-        sp.add_argument("--find-links", action="append", default=[], metavar="DIR_OR_URL")
+        sp.add_argument(
+            "--find-links",
+            action="append",
+            default=[],
+            metavar="DIR_OR_URL",
+            help="also look for wheels here (repeatable)",
+        )
         sp.add_argument("--no-index", action="store_true", help="use only --find-links")
         sp.add_argument("--backend", choices=["uv", "pip"], help="installer backend (default: uv)")
         sp.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
 
     sp = cmd("install", "install tools, each in its own environment")
-    sp.add_argument("specs", nargs="+", metavar="SPEC")
+    sp.add_argument("specs", nargs="+", metavar="SPEC", help="a requirement: black, 'black>=24'")
     source_options(sp)
     sp.add_argument("--force", action="store_true", help="replace files txtool does not own")
 
     sp = cmd("upgrade", "upgrade tools (resuming any incomplete operation first)")
-    sp.add_argument("names", nargs="*", metavar="NAME")
+    sp.add_argument("names", nargs="*", metavar="NAME", help="tools, optionally 'black<25'")
     sp.add_argument("--all", action="store_true", help="upgrade every installed tool")
-    sp.add_argument("--jobs", type=int, default=4, help="tools upgraded at once with --all")
+    sp.add_argument(
+        "--jobs", type=int, default=4, metavar="N", help="tools upgraded at once with --all"
+    )
     source_options(sp)
     sp.add_argument("--force", action="store_true", help="replace files txtool does not own")
 
     sp = cmd("uninstall", "remove tools and their executables")
-    sp.add_argument("names", nargs="+", metavar="NAME")
+    sp.add_argument("names", nargs="+", metavar="NAME", help="installed tools")
     sp.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
 
     cmd("list", "list installed tools")
 
     sp = cmd("resume", "finish (or with --revert, undo) incomplete operations")
-    sp.add_argument("op", nargs="?", help="operation id (default: every incomplete one)")
+    sp.add_argument(
+        "op", nargs="?", metavar="OP", help="operation id (default: every incomplete one)"
+    )
     sp.add_argument("--revert", action="store_true", help="roll back instead of forward")
 
     cmd("status", "show incomplete operations and how to fix them")
 
     sp = cmd("history", "show past operations")
-    sp.add_argument("name", nargs="?", metavar="NAME")
+    sp.add_argument("name", nargs="?", metavar="NAME", help="only this tool's operations")
 
     sp = cmd("journal", "inspect or maintain the journal", json_=False)
     jsub = sp.add_subparsers(dest="journal_command", metavar="ACTION", parser_class=_Parser)
     jsub.required = True
-    js = jsub.add_parser("show", help="print the journal's records")
+    js = cmd("show", "print the journal's records", json_=False, parent=jsub, group="journal")
     js.add_argument("--json", action="store_true", help="one JSON record per line")
-    jsub.add_parser("verify", help="check every record's checksum and the lifecycle")
-    jsub.add_parser("compact", help="fold closed operations into the snapshot")
+    cmd(
+        "verify",
+        "check every record's checksum and the lifecycle",
+        json_=False,
+        parent=jsub,
+        group="journal",
+    )
+    cmd(
+        "compact",
+        "fold closed operations into the snapshot",
+        json_=False,
+        parent=jsub,
+        group="journal",
+    )
 
     cmd("verify", "check the disk against the journal")
     sp = cmd("demo", "run the offline demo in a throwaway home", json_=False)
     sp.add_argument("--keep", action="store_true", help="keep the demo's home directory")
+
+    sp = cmd("help", "show a command's help, or a topic: env, exit-codes", json_=False)
+    sp.add_argument("topic", nargs="*", metavar="COMMAND|TOPIC", help="e.g. install, env")
     return p
 
 
@@ -127,6 +176,8 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.command is None:
         _parser().print_help()
         return USAGE
+    if args.command == "help":
+        return _help(args.topic)
     if args.command == "demo":
         from .demo import run_demo
 
@@ -135,6 +186,16 @@ def _main(argv: Sequence[str] | None) -> int:
         return _guarded(args)
     except KeyboardInterrupt:
         return _failure(args, INTERRUPTED, "interrupted; nothing was changed")
+
+
+def _help(words: list[str]) -> int:
+    from .helptext import topic, unknown_topic
+
+    text = topic(_parser(), words)
+    if text is None:
+        return _fail(USAGE, unknown_topic(_parser(), words))
+    sys.stdout.write(text)
+    return OK
 
 
 def _guarded(args: argparse.Namespace) -> int:
