@@ -98,7 +98,8 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--force", action="store_true", help="replace files txtool does not own")
 
     sp = cmd("uninstall", "remove tools and their executables")
-    sp.add_argument("names", nargs="+", metavar="NAME", help="installed tools")
+    sp.add_argument("names", nargs="*", metavar="NAME", help="installed tools")
+    sp.add_argument("--all", action="store_true", help="uninstall every installed tool")
     sp.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
 
     cmd("list", "list installed tools")
@@ -137,6 +138,17 @@ def _parser() -> argparse.ArgumentParser:
     cmd("verify", "check the disk against the journal")
     sp = cmd("demo", "run the offline demo in a throwaway home", json_=False)
     sp.add_argument("--keep", action="store_true", help="keep the demo's home directory")
+
+    sp = cmd("dir", "print where tools live (--bin: where their executables go)", json_=False)
+    sp.add_argument("--bin", action="store_true", help="the bin dir instead")
+
+    sp = cmd("ensurepath", "add the bin dir to PATH in your shells' startup files", json_=False)
+    sp.add_argument(
+        "--shell",
+        action="append",
+        choices=["bash", "zsh", "fish"],
+        help="only this shell (repeatable; default: yours and every one installed)",
+    )
 
     sp = cmd("help", "show a command's help, or a topic: env, exit-codes", json_=False)
     sp.add_argument("topic", nargs="*", metavar="COMMAND|TOPIC", help="e.g. install, env")
@@ -510,20 +522,44 @@ def cmd_install(args: argparse.Namespace) -> int:
     plans = [planner.install(s, opts) for s in args.specs]
     if args.dry_run:
         return _dry_run(args, plans)
-    code = _render(args, service.install(args.specs, opts))
-    loc = _locations()
-    if code == OK and not args.json and not loc.bin_on_path():
-        _warn(f"{loc.bin_dir} is not on PATH; add it to use the installed tools")
+    report = service.install(args.specs, opts)
+    code = _render(args, report)
+    _path_warnings(args, report)
     return code
 
 
+def _path_warnings(args: argparse.Namespace, report: Report) -> None:
+    """What PATH will run of what was just installed: nothing (the bin dir is not on it),
+    or another file of the same name earlier on it."""
+    from . import messages
+    from .shell import on_path, shadowed
+
+    loc = _locations()
+    placed = {n for i in report.items if i.outcome and i.status == "done" for n in i.outcome.shims}
+    if args.json or not placed:
+        return
+    path_env = os.environ.get("PATH", "")
+    if not on_path(loc.bin_dir, path_env):
+        _warn(messages.not_on_path(loc.bin_dir))
+    for name, other in sorted(shadowed(loc.bin_dir, placed, path_env).items()):
+        _warn(messages.shadowed(name, other, loc.bin_dir / name))
+
+
 def cmd_uninstall(args: argparse.Namespace) -> int:
+    if not args.names and not args.all:
+        return _fail(USAGE, "name the tools to uninstall, or use --all")
+    if args.names and args.all:
+        return _fail(USAGE, "--all takes no names")
     service = _service(args)
     planner = service.planner()
-    plans = [planner.uninstall(n) for n in args.names]  # bad input fails before any change
+    names = sorted(planner.tools) if args.all else args.names
+    plans = [planner.uninstall(n) for n in names]  # bad input fails before any change
     if args.dry_run:
         return _dry_run(args, plans)
-    return _render(args, service.uninstall(args.names))
+    report = service.uninstall(args.names, everything=args.all)
+    if args.all and not report.items and not args.json:
+        print("no tools installed")
+    return _render(args, report)
 
 
 def cmd_upgrade(args: argparse.Namespace) -> int:
@@ -542,7 +578,41 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
     for name in args.names:  # bad input fails before any change
         planner.check_upgradable(name)
     report = service.upgrade(args.names, opts, everything=args.all, jobs=args.jobs)
-    return _render(args, report)
+    code = _render(args, report)
+    _path_warnings(args, report)
+    return code
+
+
+def cmd_dir(args: argparse.Namespace) -> int:
+    loc = _locations()
+    print(loc.bin_dir if args.bin else loc.tools_dir)
+    return OK
+
+
+def cmd_ensurepath(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from . import shell
+
+    loc = _locations()
+    if shell.windows() and not args.shell:
+        edits = [shell.ensure_user_path(shell.RegistryUserPath(), loc.bin_dir)]
+    else:
+        home = Path.home()
+        shells = args.shell or shell.default_shells(os.environ, home)
+        if not shells:
+            return _fail(USAGE, "no bash, zsh or fish found: name one with --shell")
+        try:
+            edits = shell.ensure_shells(loc.bin_dir, shells, home, os.environ)
+        except OSError as e:
+            where = f" {e.filename}" if e.filename else ""
+            return _fail(FAILED, f"cannot update{where}: {e.strerror or e} (re-run when fixed)")
+    for edit in edits:
+        verb = "added" if edit.added else "already has"
+        print(f"{edit.where}: {verb} {loc.bin_dir} on PATH")
+    if any(e.added for e in edits):
+        print("open a new shell (or log in again) to use it")
+    return OK
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -565,4 +635,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "history": cmd_history,
     "journal": cmd_journal,
     "verify": cmd_verify,
+    "dir": cmd_dir,
+    "ensurepath": cmd_ensurepath,
 }

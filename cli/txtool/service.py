@@ -213,16 +213,33 @@ class Service:
 
         return self._session([Item(s, tool=_tool_of(s)) for s in specs], act, jobs=1)
 
-    def uninstall(self, tools: Sequence[str]) -> Report:
+    def uninstall(self, tools: Sequence[str], *, everything: bool = False) -> Report:
+        """Uninstall each tool; ``everything``: every tool installed (or left incomplete)."""
+
         async def act(session: _Session, item: Item) -> Outcome:
             resumed = await self._recover(session, item, "uninstall")
             if resumed is not None:
                 return resumed
-            return await self._run_plan(
-                session, item, session.installer.planner().uninstall(item.name)
-            )
+            planner = session.installer.planner()
+            if everything and item.name not in planner.tools:
+                # Its interrupted first install was just undone: nothing is left of it.
+                view = max(
+                    (v for v in session.journal.state if v.subject == item.name),
+                    key=lambda v: v.last_seq,
+                )
+                return Outcome(item.name, "reverted", op=view.id, kind=view.kind)
+            return await self._run_plan(session, item, planner.uninstall(item.name))
 
-        return self._session([Item(n, tool=names.tool_name(n)) for n in tools], act, jobs=1)
+        def targets(session: _Session) -> list[Item]:
+            planner = session.installer.planner()
+            return [Item(t, tool=t) for t in sorted(set(planner.tools) | set(planner.incomplete))]
+
+        return self._session(
+            [Item(n, tool=names.tool_name(n)) for n in tools],
+            act,
+            jobs=1,
+            items_of=targets if everything else None,
+        )
 
     def upgrade(
         self, tools: Sequence[str], opts: Options, *, everything: bool = False, jobs: int = 4
