@@ -150,6 +150,11 @@ def _parser() -> argparse.ArgumentParser:
         help="only this shell (repeatable; default: yours and every one installed)",
     )
 
+    sp = cmd("completions", "print the shell completion script for bash, zsh or fish", json_=False)
+    sp.add_argument(
+        "shell", choices=["bash", "zsh", "fish"], metavar="SHELL", help="bash, zsh or fish"
+    )
+
     sp = cmd("help", "show a command's help, or a topic: env, exit-codes", json_=False)
     sp.add_argument("topic", nargs="*", metavar="COMMAND|TOPIC", help="e.g. install, env")
     return p
@@ -184,6 +189,13 @@ def main(argv: Sequence[str] | None = None, *, restore_signals: bool = True) -> 
 
 
 def _main(argv: Sequence[str] | None) -> int:
+    if argv is None:
+        from .completions import requested
+
+        if requested():  # the shell's Tab: answered from the parser, then exit
+            from .completions import complete
+
+            complete(_parser())
     args = _parser().parse_args(argv)
     if args.command is None:
         _parser().print_help()
@@ -583,6 +595,13 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_completions(args: argparse.Namespace) -> int:
+    from .completions import script
+
+    sys.stdout.write(script(args.shell))
+    return OK
+
+
 def cmd_dir(args: argparse.Namespace) -> int:
     loc = _locations()
     print(loc.bin_dir if args.bin else loc.tools_dir)
@@ -636,5 +655,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "journal": cmd_journal,
     "verify": cmd_verify,
     "dir": cmd_dir,
+    "completions": cmd_completions,
     "ensurepath": cmd_ensurepath,
 }
