@@ -150,6 +150,42 @@ def _parser() -> argparse.ArgumentParser:
         help="only this shell (repeatable; default: yours and every one installed)",
     )
 
+    sp = cmd("run", "run a tool (or a PEP 723 script) without installing it", json_=False)
+    sp.add_argument("tool", metavar="TOOL", help="an executable (its package too, unless --from)")
+    sp.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="passed to the tool")
+    sp.add_argument("--from", dest="spec", metavar="SPEC", help="the package that provides TOOL")
+    sp.add_argument(
+        "--with",
+        dest="with_",
+        action="append",
+        default=[],
+        metavar="PKG",
+        help="also install PKG (repeatable)",
+    )
+    sp.add_argument("--python", help="interpreter for the tool: a path or a version like 3.12")
+    sp.add_argument("--index-url", help="base URL of the package index")
+    sp.add_argument(
+        "--find-links",
+        action="append",
+        default=[],
+        metavar="DIR_OR_URL",
+        help="also look for wheels here (repeatable)",
+    )
+    sp.add_argument("--no-index", action="store_true", help="use only --find-links")
+    sp.add_argument("--backend", choices=["uv", "pip"], help="installer backend (default: uv)")
+
+    sp = cmd("cache", "manage the environments `txtool run` keeps", json_=False)
+    csub = sp.add_subparsers(dest="cache_command", metavar="ACTION", parser_class=_Parser)
+    csub.required = True
+    cmd(
+        "prune",
+        "remove stale and least recently used run environments",
+        False,
+        parent=csub,
+        group="cache",
+    )
+    cmd("clean", "remove every run environment", False, parent=csub, group="cache")
+
     sp = cmd("completions", "print the shell completion script for bash, zsh or fish", json_=False)
     sp.add_argument(
         "shell", choices=["bash", "zsh", "fish"], metavar="SHELL", help="bash, zsh or fish"
@@ -595,6 +631,48 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
     return code
 
 
+def _run_cache() -> Any:
+    from .locations import cache_dir
+    from .run import Cache
+
+    return Cache(cache_dir(), notify=_note)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .run import argv, execute, request
+
+    opts = _options(args)
+    req = request(
+        args.tool,
+        spec=args.spec,
+        with_=args.with_,
+        python=opts.python,
+        index=opts.index or _index_options(),
+        backend=opts.backend,
+    )
+    from .backend import BackendError
+
+    try:
+        env = _run_cache().environment(req)
+    except BackendError as e:  # nothing is left of the environment it was building
+        return _fail(FAILED, str(e))
+    return execute(argv(req, env, args.args))
+
+
+def _index_options() -> Any:
+    from .backend import IndexOptions
+
+    return IndexOptions()
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    from .run import cache_usage
+
+    cache = _run_cache()
+    print(cache_usage(cache.prune(everything=args.cache_command == "clean")))
+    return OK
+
+
 def cmd_completions(args: argparse.Namespace) -> int:
     from .completions import script
 
@@ -656,5 +734,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "verify": cmd_verify,
     "dir": cmd_dir,
     "completions": cmd_completions,
+    "run": cmd_run,
+    "cache": cmd_cache,
     "ensurepath": cmd_ensurepath,
 }

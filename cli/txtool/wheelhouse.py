@@ -185,4 +185,31 @@ def build_test_wheelhouse(outdir: Path) -> Path:
     _simple_tool(outdir, "rival", "1.0", ["mt-a"])  # multitool's first executable name too
     for version in ("1.0", "2.0"):
         _simple_tool(outdir, "slowtool", version, ["slowtool"])
+    _txexit(outdir)
     return outdir
+
+
+def _txexit(outdir: Path) -> Path:
+    """``txexit CODE`` exits with CODE; ``txexit SIGNAME`` kills itself with that signal;
+    ``txexit wait`` prints its pid and waits for SIGTERM, then exits 42 (for `txtool run`)."""
+    source = (
+        "import os, signal, sys, time\n\n\n"
+        "def main() -> None:\n"
+        "    arg = sys.argv[1] if len(sys.argv) > 1 else '0'\n"
+        "    if arg == 'wait':\n"
+        "        signal.signal(signal.SIGTERM, lambda *a: sys.exit(42))\n"
+        "        print(f'waiting {os.getpid()}', flush=True)\n"
+        "        time.sleep(60)\n"
+        "    elif arg.startswith('SIG'):\n"
+        "        os.kill(os.getpid(), getattr(signal, arg))\n"
+        "    print('args', *sys.argv[1:], flush=True)\n"
+        "    sys.exit(int(arg) if arg.isdigit() else 0)\n"
+    )
+    return build_wheel(
+        outdir,
+        "txexit",
+        "1.0",
+        console_scripts={"txexit": "txexit:main"},
+        files={"txexit/__init__.py": source},
+        summary="exits as told (txtool run tests)",
+    )

@@ -24,7 +24,9 @@ _WINDOWS = sys.platform == "win32"
 class Backend(Protocol):
     name: str
 
-    async def resolve(self, requirement: str, python: str, index: IndexOptions) -> list[str]: ...
+    async def resolve(
+        self, requirement: str, python: str, index: IndexOptions, extra: Sequence[str] = ()
+    ) -> list[str]: ...
 
     async def create_env(self, env: Path, python: str) -> None: ...
 

@@ -66,11 +66,22 @@ class PipBackend:
     def _common(self) -> list[str]:
         return ["--no-input", "--disable-pip-version-check"]
 
-    async def resolve(self, requirement: str, python: str, index: IndexOptions) -> list[str]:
-        validate_requirement(requirement)
+    async def resolve(
+        self, requirement: str, python: str, index: IndexOptions, extra: Sequence[str] = ()
+    ) -> list[str]:
+        for r in (requirement, *extra):
+            validate_requirement(r)
         check_local_locations(index)
         cmd = [*self.pip, "--python", python, "install", "--dry-run", "--ignore-installed"]
-        cmd += ["--quiet", "--report", "-", *self._common(), *index_flags(index), requirement]
+        cmd += [
+            "--quiet",
+            "--report",
+            "-",
+            *self._common(),
+            *index_flags(index),
+            requirement,
+            *extra,
+        ]
         out = await run(
             cmd, what=f"cannot resolve {requirement}", env=self._env(index), message=_pip_message
         )

@@ -63,8 +63,11 @@ class UvBackend:
             env.pop("UV_DEFAULT_INDEX", None)  # the recorded index wins, as --index-url did
         return index_env(env, index, "UV_INDEX_URL") if index else env
 
-    async def resolve(self, requirement: str, python: str, index: IndexOptions) -> list[str]:
-        validate_requirement(requirement)
+    async def resolve(
+        self, requirement: str, python: str, index: IndexOptions, extra: Sequence[str] = ()
+    ) -> list[str]:
+        for r in (requirement, *extra):
+            validate_requirement(r)
         check_local_locations(index)
         cmd = [self.uv, "pip", "compile", "-", "--python", python, "--no-header"]
         cmd += ["--no-annotate", "--quiet", *self._common(), *index_flags(index)]
@@ -72,7 +75,7 @@ class UvBackend:
             cmd,
             what=f"cannot resolve {requirement}",
             env=self._env(index),
-            stdin=(requirement + "\n").encode(),
+            stdin="".join(f"{r}\n" for r in (requirement, *extra)).encode(),
             message=_uv_message,
         )
         pins = parse_pins(out)
