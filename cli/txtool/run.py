@@ -36,7 +36,7 @@ from typing import IO, Any
 import anyio
 import msgspec
 
-from txengine import FileSystem, atomic_write
+from txengine import FileSystem, atomic_write, sweep_temps
 
 from . import backend as be
 from . import names
@@ -235,7 +235,7 @@ class Cache:
                 env = self._fresh(self.pointer(key))  # another run may have built it meanwhile
                 if env is None:
                     env = self._build(req)
-            self.prune()
+            self.prune(using=key)
         with contextlib.suppress(OSError):
             os.utime(self._pointer_path(key))  # recently used: the last to go
         return env
@@ -298,23 +298,25 @@ class Cache:
             self.fs.unlink(self._pointer_path(key))
         return self._sweep(key)
 
-    def prune(self, *, everything: bool = False) -> list[Path]:
+    def prune(self, *, everything: bool = False, using: str | None = None) -> list[Path]:
         """Delete stale and unnamed environments and, beyond ``keep``, the least recently
-        used; ``everything``: all of them. A key being built by another process is skipped."""
+        used; ``everything``: all of them. A key being built by another process is skipped,
+        and so is ``using``, the one this process is about to run from."""
         if not self.root.is_dir():
             return []
+        sweep_temps(self.root, self.fs)  # a pointer's temp that a kill left
         keys = set(self.keys())
         if self.envs.is_dir():
             keys |= {p.name.rsplit("-", 1)[0] for p in self.envs.iterdir()}
-        used = sorted(self.keys(), key=self._last_used, reverse=True)
-        surplus = set(used[self.keep :])
+        used = sorted(self.keys(), key=lambda k: (k == using, self._last_used(k)), reverse=True)
+        surplus = set(used[self.keep :]) - {using}
         gone: list[Path] = []
         for key in sorted(k for k in keys if _KEY.match(k)):
             with self._lock(key, wait=False) as held:
                 if not held:
                     continue
                 ptr = self.pointer(key)
-                stale = ptr is not None and self._fresh(ptr) is None
+                stale = ptr is not None and self._fresh(ptr) is None and key != using
                 if everything or key in surplus or stale:
                     gone += self._drop(key)
                 else:
