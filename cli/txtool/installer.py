@@ -18,7 +18,7 @@ from packaging.utils import canonicalize_name
 from txengine import Engine, JournalState, Observer, OperationView, Step
 
 from . import backend as be
-from . import names
+from . import manpages, names
 from .errors import NeedsResume, UsageError
 from .locations import Locations
 from .steps import STEP_TYPES, CopyShims, InstallEnv, RemoveEnv, RemoveShims, Resolve
@@ -139,9 +139,10 @@ class Planner:
         except be.BackendError as e:
             raise UsageError(str(e)) from None
         common: dict[str, Any] = {"python": python, "index": index.to_dict(), "backend": backend}
+        env = self._new_env(tool)
         steps: list[Step] = [
             Resolve(tool=tool, requirement=requirement, current=current, **common),
-            InstallEnv(tool=tool, env=self._new_env(tool), **common),
+            InstallEnv(tool=tool, env=env, **common),
             RemoveShims(
                 bin_dir=str(self.loc.bin_dir),
                 owned=sorted(old.shims.values()) if old else [],
@@ -150,6 +151,7 @@ class Planner:
                 targets=old.targets if old else {},
             ),
             CopyShims(bin_dir=str(self.loc.bin_dir), mode=_shim_mode()),
+            manpages.step(self.state, old, env, _shim_mode()),
         ]
         if old is not None:
             steps.append(RemoveEnv(env=old.env))
@@ -207,6 +209,7 @@ class Planner:
                 targets=old.targets,
                 keep_foreign=True,
             ),
+            manpages.step(self.state, old, "", _shim_mode()),
             RemoveEnv(env=old.env),
         ]
         return Plan("uninstall", tool, steps, {"requirement": old.requirement}, old)
@@ -250,7 +253,8 @@ class Installer:
     def create(
         cls, locations: Locations, journal: Any, observer: Observer | None = None
     ) -> Installer:
-        return cls(locations, Engine(journal, STEP_TYPES, observer=observer))
+        steps: list[type[Step]] = [*STEP_TYPES, manpages.ManPages]
+        return cls(locations, Engine(journal, steps, observer=observer))
 
     def planner(self) -> Planner:
         return Planner(self.loc, self.engine.journal.state)

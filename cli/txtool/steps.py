@@ -355,25 +355,7 @@ class CopyShims(Step, frozen=True):
         return ShimsPlaced(shims=placed, mode=self.mode).record()
 
     def _place(self, ctx: StepContext, target: Path, path: Path) -> None:
-        # Never over a file: another txtool placing the same name for another tool at the
-        # same moment (or anyone else) keeps its file, and this operation fails and undoes.
-        try:
-            if self.mode == "symlink":
-                try:
-                    atomic_symlink(ctx.fs, target, path, replace=False)
-                    return
-                except NotImplementedError:
-                    pass  # no symlinks on this system
-                except OSError as e:
-                    if e.errno not in _LINKS_REFUSED:
-                        raise
-            atomic_copy(ctx.fs, target, path, replace=False)
-        except FileExistsError:
-            raise StepError(f"{path} appeared during the operation; it was left alone") from None
-        except OSError as e:
-            # The primitives removed their temp already. The OS names the link's target
-            # (inside TXTOOL_HOME) or a temp; the user needs the bin dir path that failed.
-            raise OSError(e.errno, f"cannot place {path}: {e.strerror}") from e
+        place_link(ctx, target, path, self.mode)
 
     async def revert(self, ctx: StepContext, result: Result | None) -> None:
         _sweep(ctx, Path(self.bin_dir))
@@ -381,6 +363,30 @@ class CopyShims(Step, frozen=True):
             path = Path(shim.path)
             if is_ours(path, shim.target):
                 ctx.fs.unlink(path)
+
+
+def place_link(ctx: StepContext, target: Path, path: Path, mode: str) -> None:
+    """Expose ``target`` at ``path``: a link (``mode`` "symlink", where links work) or a
+    copy, placed atomically and never over a file (shims, man pages)."""
+    # Never over a file: another txtool placing the same name for another tool at the
+    # same moment (or anyone else) keeps its file, and this operation fails and undoes.
+    try:
+        if mode == "symlink":
+            try:
+                atomic_symlink(ctx.fs, target, path, replace=False)
+                return
+            except NotImplementedError:
+                pass  # no symlinks on this system
+            except OSError as e:
+                if e.errno not in _LINKS_REFUSED:
+                    raise
+        atomic_copy(ctx.fs, target, path, replace=False)
+    except FileExistsError:
+        raise StepError(f"{path} appeared during the operation; it was left alone") from None
+    except OSError as e:
+        # The primitives removed their temp already. The OS names the link's target
+        # (inside TXTOOL_HOME) or a temp; the user needs the bin dir path that failed.
+        raise OSError(e.errno, f"cannot place {path}: {e.strerror}") from e
 
 
 class RemoveEnv(Step, frozen=True):
@@ -454,6 +460,10 @@ def _check_view(loc: Locations, view: OperationView) -> None:
                 tool_name(str(args["tool"]))
         except BadName as e:
             raise UnsafeLocation(f"the journal names an unsafe tool: {e}") from None
+        if planned.type == "man-pages":
+            from .manpages import check as check_man_pages  # it builds on this module
+
+            check_man_pages(loc, stash_dir, args, intent, result)
         if "env" in args:
             loc.inside(args["env"], tools, "an environment", depth=2)
         if "bin_dir" in args:

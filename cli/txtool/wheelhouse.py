@@ -186,7 +186,28 @@ def build_test_wheelhouse(outdir: Path) -> Path:
     for version in ("1.0", "2.0"):
         _simple_tool(outdir, "slowtool", version, ["slowtool"])
     _txexit(outdir)
+    for version in ("1.0", "2.0"):
+        _txman(outdir, version)
     return outdir
+
+
+def _txman(outdir: Path, version: str) -> Path:
+    """A tool whose wheel ships man pages as data files (``share/man/man1``, ``man5``)."""
+    data = f"txman-{version}.data/data/share/man"
+    page = f'.TH TXMAN 1 "" "txman {version}"\n.SH NAME\ntxman \\- txman {version} test page\n'
+    return build_wheel(
+        outdir,
+        "txman",
+        version,
+        console_scripts={"txman": "txman:main"},
+        files={
+            "txman/__init__.py": _script_module("txman", version, ["txman"]),
+            f"{data}/man1/txman.1": page,
+            f"{data}/man5/txman.conf.5": page.replace("TXMAN 1", "TXMAN.CONF 5"),
+            f"{data}/not-a-section/ignored.1": page,
+        },
+        summary="a tool with man pages",
+    )
 
 
 def _txexit(outdir: Path) -> Path:
