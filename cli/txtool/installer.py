@@ -15,12 +15,13 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from txengine import Engine, JournalState, Observer, OperationView, Step
+from txengine import Engine, JournalState, Observer, OperationView, Step, StepTypes, TxError
 
 from . import backend as be
 from . import manpages, names
-from .errors import NeedsResume, UsageError
+from .errors import InTheWay, NeedsResume, UsageError
 from .locations import Locations
+from .results import EnvInstalled, first
 from .steps import STEP_TYPES, CopyShims, InstallEnv, RemoveEnv, RemoveShims, Resolve
 from .tools import Tool, incomplete_by_tool, project
 from .verify import env_problem
@@ -140,16 +141,18 @@ class Planner:
             raise UsageError(str(e)) from None
         common: dict[str, Any] = {"python": python, "index": index.to_dict(), "backend": backend}
         env = self._new_env(tool)
+        remove_shims = RemoveShims(
+            bin_dir=str(self.loc.bin_dir),
+            owned=sorted(old.shims.values()) if old else [],
+            others=self._others(tool),
+            force=opts.force,
+            targets=old.targets if old else {},
+        )
+        self._check_bin_dir(tool, old, remove_shims)
         steps: list[Step] = [
             Resolve(tool=tool, requirement=requirement, current=current, **common),
             InstallEnv(tool=tool, env=env, **common),
-            RemoveShims(
-                bin_dir=str(self.loc.bin_dir),
-                owned=sorted(old.shims.values()) if old else [],
-                others=self._others(tool),
-                force=opts.force,
-                targets=old.targets if old else {},
-            ),
+            remove_shims,
             CopyShims(bin_dir=str(self.loc.bin_dir), mode=_shim_mode()),
             manpages.step(self.state, old, env, _shim_mode()),
         ]
@@ -160,6 +163,34 @@ class Planner:
             "options": {"index": index.to_dict(), "python": python, "backend": backend},
         }
         return Plan(kind, tool, steps, meta, old)
+
+    def _check_bin_dir(self, tool: str, old: Tool | None, remove_shims: RemoveShims) -> None:
+        """Refuse a file in the bin dir that the build would meet, before anything is built:
+        at each executable name the tool is known to have (the step checks again, and checks
+        the names only the new environment reveals)."""
+        for name in sorted(self._expected_executables(tool, old)):
+            path = self.loc.bin_dir / name
+            why = remove_shims.refusal(path) if os.path.lexists(path) else None
+            if why is not None:
+                verb = "upgrade" if old else "install"
+                raise InTheWay(f"cannot {verb} {tool}: {why}; nothing was changed")
+
+    def _expected_executables(self, tool: str, old: Tool | None) -> set[str]:
+        """The names the tool had when it was last installed here, else its own name (the
+        convention nearly every tool follows; --force is harmless where it does not)."""
+        if old is not None:
+            return set(old.shims)
+        for view in sorted(self.state, key=lambda v: v.last_seq, reverse=True):
+            if view.subject != tool or not view.committed:
+                continue
+            installed = first(view.results, EnvInstalled)
+            if installed is not None:
+                return set(installed.executables)
+            # An uninstall (what compaction keeps once the tool is gone) names what it removed.
+            owned = next((p.args.get("owned") for p in view.plan if p.type == "remove-shims"), None)
+            if owned:
+                return {os.path.basename(path) for path in owned}
+        return {tool}
 
     def install(self, spec: str, opts: Options) -> Plan | Outcome:
         req = names.requirement(spec)
@@ -236,6 +267,21 @@ def outcome(plan: Plan, view: OperationView) -> Outcome:
     return Outcome(plan.tool, action, tool.version, old, tool.shims, view.id)
 
 
+#: Every step type a plan may hold.
+ALL_STEPS: list[type[Step]] = [*STEP_TYPES, manpages.ManPages]
+_CODEC = StepTypes(ALL_STEPS)
+
+
+def describe_step(view: OperationView, index: int) -> str:
+    """Step ``index`` of ``view`` in the words of its ``describe()`` (its kind, for a step
+    this release cannot decode)."""
+    planned = view.plan[index]
+    try:
+        return _CODEC.decode(planned, view.id, index).describe()
+    except TxError:
+        return planned.type
+
+
 def _single(view: OperationView) -> JournalState:
     state = JournalState()
     state.ops[view.id] = view
@@ -253,8 +299,7 @@ class Installer:
     def create(
         cls, locations: Locations, journal: Any, observer: Observer | None = None
     ) -> Installer:
-        steps: list[type[Step]] = [*STEP_TYPES, manpages.ManPages]
-        return cls(locations, Engine(journal, steps, observer=observer))
+        return cls(locations, Engine(journal, ALL_STEPS, observer=observer))
 
     def planner(self) -> Planner:
         return Planner(self.loc, self.engine.journal.state)

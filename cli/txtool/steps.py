@@ -228,6 +228,14 @@ class RemoveShims(Step, frozen=True):
         moves = [Move(str(bin_dir / n), str(ctx.stash_path(f"shim-{n}"))) for n in sorted(names)]
         return ShimMoves(moves=moves).record()
 
+    def refusal(self, path: Path) -> str | None:
+        """The error a file at ``path`` meets (None: txtool may move it), in the words the
+        planner also uses when it finds the file before anything is built."""
+        why = self._foreign(path)
+        if why is None or str(path) in self.others:
+            return why
+        return f"{why} (use --force to replace it)"
+
     def _foreign(self, path: Path) -> str | None:
         """Why ``path`` is not txtool's to move, or None when it is."""
         if str(path) in self.others:
@@ -252,12 +260,10 @@ class RemoveShims(Step, frozen=True):
         ]
         kept: list[str] = []
         for path, _ in pending:
-            why = self._foreign(path)
-            if why is None:
+            if self._foreign(path) is None:
                 continue
             if not self.keep_foreign:
-                hint = "" if str(path) in self.others else " (use --force to replace it)"
-                raise StepError(why + hint)
+                raise StepError(self.refusal(path))
             kept.append(str(path))
         stashed = {}
         for path, stash_path in pending:
