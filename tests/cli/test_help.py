@@ -12,7 +12,7 @@ import pytest
 
 from txtool.cli import USAGE, _parser
 from txtool.exitcodes import MEANING
-from txtool.helptext import subcommands
+from txtool.helptext import EXAMPLES, subcommands
 from txtool.locations import ENVIRONMENT
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
@@ -78,6 +78,9 @@ def test_the_docs_list_every_command_exit_code_and_variable() -> None:
     for entry in ENVIRONMENT:
         for name in entry.split(" / "):
             assert f"`{name}`" in docs, name
+    for words, _ in COMMANDS:  # docs/cli.md shows the example each command's help ends with
+        for line in EXAMPLES.get(" ".join(words), ()):
+            assert f"\n{line}\n" in docs, f"docs/cli.md lacks the example {line!r}"
 
 
 @pytest.mark.parametrize(
