@@ -639,6 +639,7 @@ def _run_cache() -> Any:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from .backend import BackendError, IndexOptions
     from .run import argv, execute, request
 
     opts = _options(args)
@@ -647,22 +648,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         spec=args.spec,
         with_=args.with_,
         python=opts.python,
-        index=opts.index or _index_options(),
+        index=opts.index or IndexOptions(),
         backend=opts.backend,
     )
-    from .backend import BackendError
-
     try:
         env = _run_cache().environment(req)
     except BackendError as e:  # nothing is left of the environment it was building
         return _fail(FAILED, str(e))
     return execute(argv(req, env, args.args))
-
-
-def _index_options() -> Any:
-    from .backend import IndexOptions
-
-    return IndexOptions()
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
