@@ -165,21 +165,22 @@ class Planner:
         return Plan(kind, tool, steps, meta, old)
 
     def _check_bin_dir(self, tool: str, old: Tool | None, remove_shims: RemoveShims) -> None:
-        """Refuse a file in the bin dir that the build would meet, before anything is built:
-        at each executable name the tool is known to have (the step checks again, and checks
-        the names only the new environment reveals)."""
-        for name in sorted(self._expected_executables(tool, old)):
+        """Refuse a file in the bin dir that a first install would meet, before anything is
+        built: at each executable name the tool is known to have (the step checks again, and
+        checks the names only the new environment reveals). An upgrade may find the same
+        pins and touch nothing, and a tool with an operation in flight has its files in the
+        bin dir: both are left to the step."""
+        if old is not None or tool in self.incomplete:
+            return
+        for name in sorted(self._expected_executables(tool)):
             path = self.loc.bin_dir / name
             why = remove_shims.refusal(path) if os.path.lexists(path) else None
             if why is not None:
-                verb = "upgrade" if old else "install"
-                raise InTheWay(f"cannot {verb} {tool}: {why}; nothing was changed")
+                raise InTheWay(f"cannot install {tool}: {why}; nothing was changed")
 
-    def _expected_executables(self, tool: str, old: Tool | None) -> set[str]:
+    def _expected_executables(self, tool: str) -> set[str]:
         """The names the tool had when it was last installed here, else its own name (the
         convention nearly every tool follows; --force is harmless where it does not)."""
-        if old is not None:
-            return set(old.shims)
         for view in sorted(self.state, key=lambda v: v.last_seq, reverse=True):
             if view.subject != tool or not view.committed:
                 continue
