@@ -151,8 +151,14 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     sp = cmd("run", "run a tool (or a PEP 723 script) without installing it", json_=False)
-    sp.add_argument("tool", metavar="TOOL", help="an executable (its package too, unless --from)")
-    sp.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="passed to the tool")
+    sp.usage = "txtool run [options] TOOL [ARGS...]"
+    sp.add_argument(
+        "tool_command",
+        nargs=argparse.REMAINDER,
+        metavar="TOOL",
+        help="an executable (its package too, unless --from) or a script.py, then its"
+        " arguments, passed as they are (a `--` too)",
+    )
     sp.add_argument("--from", dest="spec", metavar="SPEC", help="the package that provides TOOL")
     sp.add_argument(
         "--with",
@@ -642,9 +648,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .backend import BackendError, IndexOptions
     from .run import argv, execute, request
 
+    if not args.tool_command:
+        return _fail(USAGE, "name the tool (or script.py) to run")
+    tool, *tool_args = args.tool_command
     opts = _options(args)
     req = request(
-        args.tool,
+        tool,
         spec=args.spec,
         with_=args.with_,
         python=opts.python,
@@ -655,7 +664,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         env = _run_cache().environment(req)
     except BackendError as e:  # nothing is left of the environment it was building
         return _fail(FAILED, str(e))
-    return execute(argv(req, env, args.args))
+    return execute(argv(req, env, tool_args))
 
 
 def cmd_cache(args: argparse.Namespace) -> int:

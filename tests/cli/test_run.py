@@ -51,11 +51,11 @@ def run(tx) -> Runner:
 
 
 def test_run_builds_once_then_reuses_the_environment(run) -> None:
-    first = run("txexit", "7", "--flag", expect=7)
-    assert first.stdout == "args 7 --flag\n"
+    first = run("txexit", "7", "--flag", "--", "-x", expect=7)
+    assert first.stdout == "args 7 --flag -- -x\n"
     assert "building an environment for txexit" in first.stderr
     (env,) = run.envs()
-    second = run("txexit", "7", "--flag", expect=7)
+    second = run("txexit", "7", "--flag", "--", "-x", expect=7)
     assert second.stdout == first.stdout and second.stderr == ""
     assert run.envs() == [env]
     assert not run.tx.home.exists() and not run.tx.bin.exists()  # nothing was installed
@@ -201,8 +201,9 @@ def test_the_pep_723_block_parses_as_the_reference_does() -> None:
         (["--from", "multitool==1.0", "nope"], USAGE, "`txtool run --from multitool mt-a`"),
         (["nosuchtool"], FAILED, "cannot resolve nosuchtool"),
         (["--python", "/nonexistent/python", "txexit"], USAGE, "/nonexistent/python"),
+        ([], USAGE, "name the tool"),
     ],
-    ids=["bad-spec", "bad-name", "no-such-executable", "unknown-package", "bad-python"],
+    ids=["bad-spec", "bad-name", "no-such-executable", "unknown-package", "bad-python", "none"],
 )
 def test_bad_input_is_one_line_and_leaves_no_environment(run, args, code, expected) -> None:
     proc = run(*args, expect=code)
