@@ -231,13 +231,10 @@ def main(argv: Sequence[str] | None = None, *, restore_signals: bool = True) -> 
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    if argv is None:
-        from .completions import requested
+    if argv is None and "_ARGCOMPLETE" in os.environ:
+        from .completions import complete
 
-        if requested():  # the shell's Tab: answered from the parser, then exit
-            from .completions import complete
-
-            complete(_parser())
+        complete(_parser())  # the shell's Tab (see completions.py): answered, then exit
     args = _parser().parse_args(argv)
     if args.command is None:
         _parser().print_help()

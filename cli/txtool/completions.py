@@ -10,17 +10,11 @@ both read from the journal without its lock.
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Callable, Iterator
 from typing import Any, Literal, get_args
 
 CompletionShell = Literal["bash", "zsh", "fish"]
 SHELLS: tuple[CompletionShell, ...] = get_args(CompletionShell)
-
-
-def requested() -> bool:
-    """Is this process a shell asking for completions?"""
-    return "_ARGCOMPLETE" in os.environ
 
 
 def script(shell: CompletionShell) -> str:

@@ -2,17 +2,14 @@
 ``txtool help [COMMAND|env|exit-codes]`` and the "did you mean" of a mistyped command.
 
 Everything is generated from the parser (commands other modules add show up on their own),
-from :data:`exitcodes.MEANING` and from :data:`locations.ENVIRONMENT`: no second list.
+from :data:`exitcodes.MEANING` and from :data:`locations.ENVIRONMENT`: no second list. Each
+command's parser asks for its epilog here, so this module imports only ``argparse`` at the top
+(``txtool --version`` builds the parser too).
 """
 
 from __future__ import annotations
 
 import argparse
-import difflib
-import textwrap
-
-from .exitcodes import MEANING
-from .locations import ENVIRONMENT
 
 WIDTH = 80
 
@@ -71,6 +68,8 @@ def _helps(parser: argparse.ArgumentParser) -> dict[str, str]:
 
 
 def _wrapped(label: str, words: list[str]) -> list[str]:
+    import textwrap
+
     return textwrap.wrap(
         ", ".join(words),
         WIDTH,
@@ -82,6 +81,8 @@ def _wrapped(label: str, words: list[str]) -> list[str]:
 
 def overview(parser: argparse.ArgumentParser) -> str:
     """``txtool --help``: one screen (at most 24 lines of 80 columns), pointing to ``help``."""
+    import textwrap
+
     helps = _helps(parser)
     lines = [
         "usage: txtool COMMAND [options]",
@@ -113,6 +114,8 @@ def commands_text(parser: argparse.ArgumentParser) -> str:
 
 def _table(title: str, rows: dict[str, str]) -> str:
     """Two columns in 80: a long meaning wraps under itself."""
+    import textwrap
+
     width = max(len(k) for k in rows)
     lines = [f"{title}:"]
     for key, meaning in rows.items():
@@ -126,10 +129,14 @@ def _table(title: str, rows: dict[str, str]) -> str:
 
 
 def env_text() -> str:
+    from .locations import ENVIRONMENT
+
     return _table("environment variables", ENVIRONMENT)
 
 
 def exit_codes_text() -> str:
+    from .exitcodes import MEANING
+
     return _table("exit codes", {f"{code:>3}": text for code, text in MEANING.items()})
 
 
@@ -149,6 +156,8 @@ def topic(parser: argparse.ArgumentParser, words: list[str]) -> str | None:
 
 def suggestion(word: str, choices: list[str]) -> str:
     """`` (did you mean 'X'?)`` for a near miss, else an empty string."""
+    import difflib
+
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
