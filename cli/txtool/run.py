@@ -41,7 +41,7 @@ from txengine import FileSystem, atomic_write, sweep_temps
 from . import backend as be
 from . import names
 from .errors import UsageError
-from .locations import BadSetting, make_dir
+from .locations import BadSetting, _check_ancestors, _check_dir, make_dir
 
 DEFAULT_TTL = 86400.0
 DEFAULT_KEEP = 8
@@ -225,8 +225,16 @@ class Cache:
 
     # -- building ------------------------------------------------------------------------
 
+    def secure(self) -> None:
+        """Refuse (:class:`UnsafeLocation`, exit 5) a cache another user could write: an
+        environment planted there would run as this user."""
+        _check_ancestors(self.root, "TXTOOL_CACHE_DIR")
+        for path in (self.root.parent, self.root, self.envs):
+            _check_dir(path, "the run cache")
+
     def environment(self, req: Request) -> Path:
         """The fresh environment of ``req``: the cached one, or one built now."""
+        self.secure()
         key = req.key
         env = self._fresh(self.pointer(key))
         if env is None:
@@ -304,6 +312,7 @@ class Cache:
         and so is ``using``, the one this process is about to run from."""
         if not self.root.is_dir():
             return []
+        self.secure()
         sweep_temps(self.root, self.fs)  # a pointer's temp that a kill left
         keys = set(self.keys())
         if self.envs.is_dir():

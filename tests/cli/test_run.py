@@ -217,3 +217,13 @@ def test_a_script_that_asks_for_another_python_is_refused(run, tmp_path) -> None
     script.write_text("# /// script\n# requires-python = '>=9'\n# ///\nprint(1)\n")
     proc = run(str(script), expect=USAGE)
     assert "requires Python >=9" in run.tx.one_error(proc)
+
+
+def test_a_cache_others_can_write_is_refused(run) -> None:
+    run("txexit")
+    run.run_dir.chmod(0o777)
+    try:
+        proc = run("txexit", expect=5)
+        assert "writable by other users" in run.tx.one_error(proc)
+    finally:
+        run.run_dir.chmod(0o755)
