@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
             sp.add_argument("--json", action="store_true", help="machine-readable output")
         return sp
 
-    def source_options(sp: argparse.ArgumentParser) -> None:
+    def source_options(sp: argparse.ArgumentParser, dry_run: bool = True) -> None:
         sp.add_argument("--python", help="interpreter for the tool: a path or a version like 3.12")
         sp.add_argument("--index-url", help="base URL of the package index")
         sp.add_argument(
@@ -81,7 +81,8 @@ def _parser() -> argparse.ArgumentParser:
         )
         sp.add_argument("--no-index", action="store_true", help="use only --find-links")
         sp.add_argument("--backend", choices=["uv", "pip"], help="installer backend (default: uv)")
-        sp.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+        if dry_run:
+            sp.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
 
     sp = cmd("install", "install tools, each in its own environment")
     sp.add_argument("specs", nargs="+", metavar="SPEC", help="a requirement: black, 'black>=24'")
@@ -168,17 +169,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PKG",
         help="also install PKG (repeatable)",
     )
-    sp.add_argument("--python", help="interpreter for the tool: a path or a version like 3.12")
-    sp.add_argument("--index-url", help="base URL of the package index")
-    sp.add_argument(
-        "--find-links",
-        action="append",
-        default=[],
-        metavar="DIR_OR_URL",
-        help="also look for wheels here (repeatable)",
-    )
-    sp.add_argument("--no-index", action="store_true", help="use only --find-links")
-    sp.add_argument("--backend", choices=["uv", "pip"], help="installer backend (default: uv)")
+    source_options(sp, dry_run=False)  # where packages come from, as for install
 
     sp = cmd("cache", "manage the environments `txtool run` keeps", json_=False)
     csub = sp.add_subparsers(dest="cache_command", metavar="ACTION", parser_class=_Parser)
@@ -583,16 +574,15 @@ def _path_warnings(args: argparse.Namespace, report: Report) -> None:
     """What PATH will run of what was just installed: nothing (the bin dir is not on it),
     or another file of the same name earlier on it."""
     from . import messages
-    from .shell import on_path, shadowed
+    from .shell import shadowed
 
     loc = _locations()
     placed = {n for i in report.items if i.outcome and i.status == "done" for n in i.outcome.shims}
     if args.json or not placed:
         return
-    path_env = os.environ.get("PATH", "")
-    if not on_path(loc.bin_dir, path_env):
+    if not loc.bin_on_path():
         _warn(messages.not_on_path(loc.bin_dir))
-    for name, other in sorted(shadowed(loc.bin_dir, placed, path_env).items()):
+    for name, other in sorted(shadowed(loc.bin_dir, placed, os.environ.get("PATH", "")).items()):
         _warn(messages.shadowed(name, other, loc.bin_dir / name))
 
 

@@ -159,10 +159,6 @@ def windows() -> bool:
 # -- what PATH runs ------------------------------------------------------------------------
 
 
-def on_path(bin_dir: Path, path_env: str) -> bool:
-    return any(e and Path(e).absolute() == bin_dir for e in path_env.split(os.pathsep))
-
-
 def shadowed(bin_dir: Path, names: Iterable[str], path_env: str) -> dict[str, str]:
     """Each executable name that PATH finds in another directory before ``bin_dir``:
     name -> what runs instead. Nothing when ``bin_dir`` is not on PATH (that is its own
