@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import time
+from pathlib import Path
 
 import pytest
 
@@ -129,11 +131,24 @@ def test_a_sigkill_while_building_leaves_nothing_a_later_run_uses(run) -> None:
         pytest.fail(f"the build finished before the kill (exit {proc.returncode})")
     (half,) = run.envs()
     assert run.pointers() == {}  # no run will use it
+    # Its uv/pip children died with it: none goes on writing into the half environment.
+    run.tx.wait_for(lambda: not _processes_naming(half), timeout=10, what="orphans to die")
     proc = run("txexit", "3", expect=3)
     assert "building an environment" in proc.stderr
     (env,) = run.envs()
     assert env != half  # the half environment was swept, not completed or used
     assert run.pointers()[env.split("-")[0]]["env"] == env
+
+
+def _processes_naming(text: str) -> list[str]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if text.encode() in cmdline.read_bytes():
+                found.append(cmdline.parent.name)
+        except OSError:
+            continue  # gone meanwhile
+    return found
 
 
 def test_a_kill_before_the_switch_keeps_the_old_environment_in_use(run) -> None:
@@ -227,3 +242,17 @@ def test_a_cache_others_can_write_is_refused(run) -> None:
         assert "writable by other users" in run.tx.one_error(proc)
     finally:
         run.run_dir.chmod(0o755)
+
+
+def test_ctrl_c_while_building_leaves_nothing(run) -> None:
+    proc = run.spawn("txexit", TXENGINE_FAILPOINTS="fs.write@*/run/.*.json.*=sleep:30")
+    envs = run.run_dir / "envs"
+    run.tx.wait_for(lambda: any(envs.glob("*/bin/txexit")), what="the environment built")
+    time.sleep(0.5)  # in the failpoint's sleep, before the switch
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "interrupted; nothing was changed" in run.tx.one_error(
+        subprocess.CompletedProcess([], 130, "", err)
+    )
+    assert run.envs() == [] and run.pointers() == {}
