@@ -230,15 +230,11 @@ class Service:
                 return Outcome(item.name, "reverted", op=view.id, kind=view.kind)
             return await self._run_plan(session, item, planner.uninstall(item.name))
 
-        def targets(session: _Session) -> list[Item]:
-            planner = session.installer.planner()
-            return [Item(t, tool=t) for t in sorted(set(planner.tools) | set(planner.incomplete))]
-
         return self._session(
             [Item(n, tool=names.tool_name(n)) for n in tools],
             act,
             jobs=1,
-            items_of=targets if everything else None,
+            items_of=_every_tool if everything else None,
         )
 
     def upgrade(
@@ -252,15 +248,11 @@ class Service:
                 session, item, session.installer.planner().upgrade(item.name, opts)
             )
 
-        def targets(session: _Session) -> list[Item]:
-            planner = session.installer.planner()
-            return [Item(t, tool=t) for t in sorted(set(planner.tools) | set(planner.incomplete))]
-
         return self._session(
             [Item(n, tool=_tool_of(n)) for n in tools],
             act,
             jobs=jobs,
-            items_of=targets if everything else None,
+            items_of=_every_tool if everything else None,
         )
 
     def resume(self, op: str | None, *, revert: bool = False) -> Report:
@@ -529,6 +521,12 @@ def _committed(item: Item, view: OperationView) -> Outcome:
     if item.plan is not None:
         return outcome(item.plan, view)
     return Outcome(view.subject, "resumed", op=view.id)  # the operation it finished first
+
+
+def _every_tool(session: _Session) -> list[Item]:
+    """``--all``: every installed tool, and every one left incomplete, read under the lock."""
+    planner = session.installer.planner()
+    return [Item(t, tool=t) for t in sorted(set(planner.tools) | set(planner.incomplete))]
 
 
 def _tool_of(spec: str) -> str:

@@ -73,15 +73,8 @@ class PipBackend:
             validate_requirement(r)
         check_local_locations(index)
         cmd = [*self.pip, "--python", python, "install", "--dry-run", "--ignore-installed"]
-        cmd += [
-            "--quiet",
-            "--report",
-            "-",
-            *self._common(),
-            *index_flags(index),
-            requirement,
-            *extra,
-        ]
+        cmd += ["--quiet", "--report", "-", *self._common(), *index_flags(index), requirement]
+        cmd += extra
         out = await run(
             cmd, what=f"cannot resolve {requirement}", env=self._env(index), message=_pip_message
         )
