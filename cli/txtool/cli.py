@@ -31,30 +31,61 @@ __all__ = ["BUSY", "FAILED", "INCOMPLETE", "INTERRUPTED", "JOURNAL", "OK", "USAG
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # One line, not argparse's usage block: the fix is in the message or in --help.
-        self.exit(USAGE, f"txtool: error: {message} (see `{self.prog} --help`)\n")
+        from .helptext import unknown_command
+
+        message = unknown_command(self, message) or f"{message} (see `{self.prog} --help`)"
+        self.exit(USAGE, f"txtool: error: {message}\n")
+
+
+class _RootParser(_Parser):
+    def format_help(self) -> str:
+        from .helptext import overview
+
+        return overview(self)  # one screen; `txtool help` has the rest
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="txtool", description="Install Python command-line tools, transactionally.")
+    p = _RootParser(
+        prog="txtool",
+        description="Install Python command-line tools, each in its own environment, "
+        "transactionally: a partial install, upgrade or uninstall is never reported as success.",
+    )
     p.add_argument("--version", action="version", version=f"txtool {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    def cmd(name: str, help_: str, json_: bool = True) -> argparse.ArgumentParser:
-        sp = sub.add_parser(name, help=help_, description=help_)
+    def cmd(
+        name: str, help_: str, json_: bool = True, *, parent: Any = sub, group: str = ""
+    ) -> argparse.ArgumentParser:
+        from .helptext import epilog
+
+        sp: argparse.ArgumentParser = parent.add_parser(
+            name,
+            help=help_,
+            description=help_,
+            epilog=epilog(f"{group} {name}".strip()),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         if json_:
             sp.add_argument("--json", action="store_true", help="machine-readable output")
         return sp
 
-    def source_options(sp: argparse.ArgumentParser) -> None:
+    def source_options(sp: argparse.ArgumentParser, dry_run: bool = True) -> None:
         sp.add_argument("--python", help="interpreter for the tool: a path or a version like 3.12")
         sp.add_argument("--index-url", help="base URL of the package index")
-        sp.add_argument("--find-links", action="append", default=[], metavar="DIR_OR_URL")
+        sp.add_argument(
+            "--find-links",
+            action="append",
+            default=[],
+            metavar="DIR_OR_URL",
+            help="also look for wheels here (repeatable)",
+        )
         sp.add_argument("--no-index", action="store_true", help="use only --find-links")
         sp.add_argument("--backend", choices=["uv", "pip"], help="installer backend (default: uv)")
-        sp.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+        if dry_run:
+            sp.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
 
     sp = cmd("install", "install tools, each in its own environment")
-    sp.add_argument("specs", nargs="+", metavar="SPEC")
+    sp.add_argument("specs", nargs="+", metavar="SPEC", help="a requirement: black, 'black>=24'")
     source_options(sp)
     sp.add_argument("--force", action="store_true", help="replace files txtool does not own")
     sp.add_argument(
@@ -78,14 +109,17 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     sp = cmd("upgrade", "upgrade tools (resuming any incomplete operation first)")
-    sp.add_argument("names", nargs="*", metavar="NAME")
+    sp.add_argument("names", nargs="*", metavar="NAME", help="tools, optionally 'black<25'")
     sp.add_argument("--all", action="store_true", help="upgrade every installed tool")
-    sp.add_argument("--jobs", type=int, default=4, help="tools upgraded at once with --all")
+    sp.add_argument(
+        "--jobs", type=int, default=4, metavar="N", help="tools upgraded at once with --all"
+    )
     source_options(sp)
     sp.add_argument("--force", action="store_true", help="replace files txtool does not own")
 
     sp = cmd("uninstall", "remove tools and their executables")
-    sp.add_argument("names", nargs="+", metavar="NAME")
+    sp.add_argument("names", nargs="*", metavar="NAME", help="installed tools")
+    sp.add_argument("--all", action="store_true", help="uninstall every installed tool")
     sp.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
 
     sp = cmd("list", "list installed tools")
@@ -112,13 +146,15 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
 
     sp = cmd("resume", "finish (or with --revert, undo) incomplete operations")
-    sp.add_argument("op", nargs="?", help="operation id (default: every incomplete one)")
+    sp.add_argument(
+        "op", nargs="?", metavar="OP", help="operation id (default: every incomplete one)"
+    )
     sp.add_argument("--revert", action="store_true", help="roll back instead of forward")
 
     cmd("status", "show incomplete operations and how to fix them")
 
     sp = cmd("history", "show past operations")
-    sp.add_argument("name", nargs="?", metavar="NAME")
+    sp.add_argument("name", nargs="?", metavar="NAME", help="only this tool's operations")
     sp.add_argument(
         "--generations",
         action="store_true",
@@ -128,10 +164,22 @@ def _parser() -> argparse.ArgumentParser:
     sp = cmd("journal", "inspect or maintain the journal", json_=False)
     jsub = sp.add_subparsers(dest="journal_command", metavar="ACTION", parser_class=_Parser)
     jsub.required = True
-    js = jsub.add_parser("show", help="print the journal's records")
+    js = cmd("show", "print the journal's records", json_=False, parent=jsub, group="journal")
     js.add_argument("--json", action="store_true", help="one JSON record per line")
-    jsub.add_parser("verify", help="check every record's checksum and the lifecycle")
-    jsub.add_parser("compact", help="fold closed operations into the snapshot")
+    cmd(
+        "verify",
+        "check every record's checksum and the lifecycle",
+        json_=False,
+        parent=jsub,
+        group="journal",
+    )
+    cmd(
+        "compact",
+        "fold closed operations into the snapshot",
+        json_=False,
+        parent=jsub,
+        group="journal",
+    )
 
     cmd("verify", "check the disk against the journal")
 
@@ -152,6 +200,57 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     sp = cmd("demo", "run the offline demo in a throwaway home", json_=False)
     sp.add_argument("--keep", action="store_true", help="keep the demo's home directory")
+
+    sp = cmd("dir", "print where tools live (--bin: where their executables go)", json_=False)
+    sp.add_argument("--bin", action="store_true", help="the bin dir instead")
+
+    sp = cmd("ensurepath", "add the bin dir to PATH in your shells' startup files", json_=False)
+    sp.add_argument(
+        "--shell",
+        action="append",
+        choices=["bash", "zsh", "fish"],
+        help="only this shell (repeatable; default: yours and every one installed)",
+    )
+
+    sp = cmd("run", "run a tool (or a PEP 723 script) without installing it", json_=False)
+    sp.usage = "txtool run [options] TOOL [ARGS...]"
+    sp.add_argument(
+        "tool_command",
+        nargs=argparse.REMAINDER,
+        metavar="TOOL",
+        help="an executable (its package too, unless --from) or a script.py, then its"
+        " arguments, passed as they are (a `--` too)",
+    )
+    sp.add_argument("--from", dest="spec", metavar="SPEC", help="the package that provides TOOL")
+    sp.add_argument(
+        "--with",
+        dest="with_",
+        action="append",
+        default=[],
+        metavar="PKG",
+        help="also install PKG (repeatable)",
+    )
+    source_options(sp, dry_run=False)  # where packages come from, as for install
+
+    sp = cmd("cache", "manage the environments `txtool run` keeps", json_=False)
+    csub = sp.add_subparsers(dest="cache_command", metavar="ACTION", parser_class=_Parser)
+    csub.required = True
+    cmd(
+        "prune",
+        "remove stale and least recently used run environments",
+        False,
+        parent=csub,
+        group="cache",
+    )
+    cmd("clean", "remove every run environment", False, parent=csub, group="cache")
+
+    sp = cmd("completions", "print the shell completion script for bash, zsh or fish", json_=False)
+    sp.add_argument(
+        "shell", choices=["bash", "zsh", "fish"], metavar="SHELL", help="bash, zsh or fish"
+    )
+
+    sp = cmd("help", "show a command's help, or a topic: env, exit-codes", json_=False)
+    sp.add_argument("topic", nargs="*", metavar="COMMAND|TOPIC", help="e.g. install, env")
     return p
 
 
@@ -184,10 +283,16 @@ def main(argv: Sequence[str] | None = None, *, restore_signals: bool = True) -> 
 
 
 def _main(argv: Sequence[str] | None) -> int:
+    if argv is None and "_ARGCOMPLETE" in os.environ:
+        from .completions import complete
+
+        complete(_parser())  # the shell's Tab (see completions.py): answered, then exit
     args = _parser().parse_args(argv)
     if args.command is None:
         _parser().print_help()
         return USAGE
+    if args.command == "help":
+        return _help(args.topic)
     if args.command == "demo":
         from .demo import run_demo
 
@@ -196,6 +301,16 @@ def _main(argv: Sequence[str] | None) -> int:
         return _guarded(args)
     except KeyboardInterrupt:
         return _failure(args, INTERRUPTED, "interrupted; nothing was changed")
+
+
+def _help(words: list[str]) -> int:
+    from .helptext import topic, unknown_topic
+
+    text = topic(_parser(), words)
+    if text is None:
+        return _fail(USAGE, unknown_topic(_parser(), words))
+    sys.stdout.write(text)
+    return OK
 
 
 def _guarded(args: argparse.Namespace) -> int:
@@ -640,20 +755,43 @@ def cmd_install(args: argparse.Namespace) -> int:
     plans = [planner.install(s, opts) for s in args.specs]
     if args.dry_run:
         return _dry_run(args, plans)
-    code = _render(args, service.install(args.specs, opts))
-    loc = _locations()
-    if code == OK and not args.json and not loc.bin_on_path():
-        _warn(f"{loc.bin_dir} is not on PATH; add it to use the installed tools")
+    report = service.install(args.specs, opts)
+    code = _render(args, report)
+    _path_warnings(args, report)
     return code
 
 
+def _path_warnings(args: argparse.Namespace, report: Report) -> None:
+    """What PATH will run of what was just installed: nothing (the bin dir is not on it),
+    or another file of the same name earlier on it."""
+    from . import messages
+    from .shell import shadowed
+
+    loc = _locations()
+    placed = {n for i in report.items if i.outcome and i.status == "done" for n in i.outcome.shims}
+    if args.json or not placed:
+        return
+    if not loc.bin_on_path():
+        _warn(messages.not_on_path(loc.bin_dir))
+    for name, other in sorted(shadowed(loc.bin_dir, placed, os.environ.get("PATH", "")).items()):
+        _warn(messages.shadowed(name, other, loc.bin_dir / name))
+
+
 def cmd_uninstall(args: argparse.Namespace) -> int:
+    if not args.names and not args.all:
+        return _fail(USAGE, "name the tools to uninstall, or use --all")
+    if args.names and args.all:
+        return _fail(USAGE, "--all takes no names")
     service = _service(args)
     planner = service.planner()
-    plans = [planner.uninstall(n) for n in args.names]  # bad input fails before any change
+    names = sorted(planner.tools) if args.all else args.names
+    plans = [planner.uninstall(n) for n in names]  # bad input fails before any change
     if args.dry_run:
         return _dry_run(args, plans)
-    return _render(args, service.uninstall(args.names))
+    report = service.uninstall(args.names, everything=args.all)
+    if args.all and not report.items and not args.json:
+        print("no tools installed")
+    return _render(args, report)
 
 
 def cmd_upgrade(args: argparse.Namespace) -> int:
@@ -672,7 +810,86 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
     for name in args.names:  # bad input fails before any change
         planner.check_upgradable(name)
     report = service.upgrade(args.names, opts, everything=args.all, jobs=args.jobs)
-    return _render(args, report)
+    code = _render(args, report)
+    _path_warnings(args, report)
+    return code
+
+
+def _run_cache() -> Any:
+    from .locations import cache_dir
+    from .run import Cache
+
+    return Cache(cache_dir(), notify=_note)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .backend import BackendError, IndexOptions
+    from .run import argv, execute, request
+
+    if not args.tool_command:
+        return _fail(USAGE, "name the tool (or script.py) to run")
+    tool, *tool_args = args.tool_command
+    opts = _options(args)
+    req = request(
+        tool,
+        spec=args.spec,
+        with_=args.with_,
+        python=opts.python,
+        index=opts.index or IndexOptions(),
+        backend=opts.backend,
+    )
+    try:
+        env = _run_cache().environment(req)
+    except BackendError as e:  # nothing is left of the environment it was building
+        return _fail(FAILED, str(e))
+    return execute(argv(req, env, tool_args))
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    from .run import cache_usage
+
+    cache = _run_cache()
+    print(cache_usage(cache.prune(everything=args.cache_command == "clean")))
+    return OK
+
+
+def cmd_completions(args: argparse.Namespace) -> int:
+    from .completions import script
+
+    sys.stdout.write(script(args.shell))
+    return OK
+
+
+def cmd_dir(args: argparse.Namespace) -> int:
+    loc = _locations()
+    print(loc.bin_dir if args.bin else loc.tools_dir)
+    return OK
+
+
+def cmd_ensurepath(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from . import shell
+
+    loc = _locations()
+    if shell.windows() and not args.shell:
+        edits = [shell.ensure_user_path(shell.RegistryUserPath(), loc.bin_dir)]
+    else:
+        home = Path.home()
+        shells = args.shell or shell.default_shells(os.environ, home)
+        if not shells:
+            return _fail(USAGE, "no bash, zsh or fish found: name one with --shell")
+        try:
+            edits = shell.ensure_shells(loc.bin_dir, shells, home, os.environ)
+        except OSError as e:
+            where = f" {e.filename}" if e.filename else ""
+            return _fail(FAILED, f"cannot update{where}: {e.strerror or e} (re-run when fixed)")
+    for edit in edits:
+        verb = "added" if edit.added else "already has"
+        print(f"{edit.where}: {verb} {loc.bin_dir} on PATH")
+    if any(e.added for e in edits):
+        print("open a new shell (or log in again) to use it")
+    return OK
 
 
 def cmd_reinstall(args: argparse.Namespace) -> int:
@@ -763,4 +980,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "uninject": cmd_uninject,
     "rollback": cmd_rollback,
     "gc": cmd_gc,
+    "dir": cmd_dir,
+    "completions": cmd_completions,
+    "run": cmd_run,
+    "cache": cmd_cache,
+    "ensurepath": cmd_ensurepath,
 }

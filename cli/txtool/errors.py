@@ -17,6 +17,11 @@ class UsageError(Exception):
     """Bad input found before any operation started: nothing changed."""
 
 
+class InTheWay(UsageError):
+    """A file in the bin dir that the build would meet, found by the planner before anything
+    is built: exit 1, as when the step that places shims finds it."""
+
+
 class NeedsResume(Exception):
     """The tool has an incomplete operation; the message names the commands that fix it."""
 
@@ -36,6 +41,8 @@ def code_of(e: BaseException) -> int:
     """The exit code an error means on its own (docs/cli.md)."""
     from .names import BadName  # only a command that parsed a name can raise it
 
+    if isinstance(e, InTheWay):
+        return FAILED
     if isinstance(e, (UsageError, BadName, BadSetting)):
         return USAGE
     if isinstance(e, UnsafeLocation):

@@ -15,15 +15,24 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from txengine import Engine, JournalState, Observer, OperationView, Step, iter_history
+from txengine import (
+    Engine,
+    JournalState,
+    Observer,
+    OperationView,
+    Step,
+    StepTypes,
+    TxError,
+    iter_history,
+)
 
 from . import backend as be
 from . import generations as gens
-from . import names, sources
-from .errors import NeedsResume, UsageError
+from . import manpages, names, sources
+from .errors import InTheWay, NeedsResume, UsageError
 from .generations import PruneEnvs, SwitchCurrent, UseGeneration
 from .locations import Locations
-from .results import ShimsPlaced, read
+from .results import EnvInstalled, ShimsPlaced, first, read
 from .specs import Wants, executable_sources, plugin_requirements
 from .steps import STEP_TYPES, CopyShims, InstallEnv, RemoveShims, Resolve, Stable
 from .tools import Generation, Tool, incomplete_by_tool, project
@@ -164,6 +173,9 @@ class Planner:
             wants.requirement, opts.editable, old.options.get("source") if old else None
         )
         env = self._new_env(tool)
+        switch = self._switch(tool, old, env, force=opts.force)
+        assert isinstance(switch[0], RemoveShims)
+        self._check_bin_dir(tool, old, switch[0])
         steps: list[Step] = [
             Resolve(
                 tool=tool,
@@ -180,7 +192,7 @@ class Planner:
                 apps_from=list(wants.apps_from),
                 include_deps=wants.include_deps,
             ),
-            *self._switch(tool, old, env, force=opts.force),
+            *switch,
         ]
         number = (old.high if old else 0) + 1
         if old is not None:
@@ -224,7 +236,37 @@ class Planner:
             ),
             SwitchCurrent(link=link, env=env, previous=old.env if old and old.link else ""),
             CopyShims(bin_dir=str(self.loc.bin_dir), mode=mode, stable=stable),
+            manpages.step(self.state, old, env, mode),
         ]
+
+    def _check_bin_dir(self, tool: str, old: Tool | None, remove_shims: RemoveShims) -> None:
+        """Refuse a file in the bin dir that a first install would meet, before anything is
+        built: at each executable name the tool is known to have (the step checks again, and
+        checks the names only the new environment reveals). An upgrade may find the same
+        pins and touch nothing, and a tool with an operation in flight has its files in the
+        bin dir: both are left to the step."""
+        if old is not None or tool in self.incomplete:
+            return
+        for name in sorted(self._expected_executables(tool)):
+            path = self.loc.bin_dir / name
+            why = remove_shims.refusal(path) if os.path.lexists(path) else None
+            if why is not None:
+                raise InTheWay(f"cannot install {tool}: {why}; nothing was changed")
+
+    def _expected_executables(self, tool: str) -> set[str]:
+        """The names the tool had when it was last installed here, else its own name (the
+        convention nearly every tool follows; --force is harmless where it does not)."""
+        for view in sorted(self.state, key=lambda v: v.last_seq, reverse=True):
+            if view.subject != tool or not view.committed:
+                continue
+            installed = first(view.results, EnvInstalled)
+            if installed is not None:
+                return set(installed.executables)
+            # An uninstall (what compaction keeps once the tool is gone) names what it removed.
+            owned = next((p.args.get("owned") for p in view.plan if p.type == "remove-shims"), None)
+            if owned:
+                return {os.path.basename(path) for path in owned}
+        return {tool}
 
     def install(self, spec: str, opts: Options) -> Plan | Outcome:
         req = names.requirement(spec)  # NAME@latest is NAME: installing is the newest already
@@ -330,6 +372,7 @@ class Planner:
                 targets=old.targets,
                 keep_foreign=True,
             ),
+            manpages.step(self.state, old, "", _shim_mode()),
             PruneEnvs(
                 envs=[g.env for g in old.generations] or [old.env],
                 link=str(gens.current_link(self.loc, tool)),
@@ -499,6 +542,21 @@ _DONE = {
 }
 
 
+#: Every step type a plan may hold.
+ALL_STEPS: list[type[Step]] = [*STEP_TYPES, manpages.ManPages]
+_CODEC = StepTypes(ALL_STEPS)
+
+
+def describe_step(view: OperationView, index: int) -> str:
+    """Step ``index`` of ``view`` in the words of its ``describe()`` (its kind, for a step
+    this release cannot decode)."""
+    planned = view.plan[index]
+    try:
+        return _CODEC.decode(planned, view.id, index).describe()
+    except TxError:
+        return planned.type
+
+
 def _single(view: OperationView) -> JournalState:
     state = JournalState()
     state.ops[view.id] = view
@@ -516,7 +574,7 @@ class Installer:
     def create(
         cls, locations: Locations, journal: Any, observer: Observer | None = None
     ) -> Installer:
-        return cls(locations, Engine(journal, STEP_TYPES, observer=observer))
+        return cls(locations, Engine(journal, ALL_STEPS, observer=observer))
 
     def planner(self) -> Planner:
         return Planner(self.loc, self.engine.journal.state)

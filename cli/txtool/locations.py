@@ -21,6 +21,24 @@ DIR_MODE = 0o755
 
 DEFAULT_LOCK_TIMEOUT = 60.0
 
+#: Every environment variable txtool reads, and what it means: the one list ``txtool help env``
+#: shows (docs/cli.md has the same table with the defaults).
+ENVIRONMENT: dict[str, str] = {
+    "TXTOOL_HOME": "environments and the journal (default: the user data dir)",
+    "TXTOOL_BIN_DIR": "where executables go (default: XDG_BIN_HOME, else ~/.local/bin)",
+    "XDG_BIN_HOME": "the bin dir when TXTOOL_BIN_DIR is unset",
+    "TXTOOL_MAN_DIR": "where tools' man pages go (default: ~/.local/share/man)",
+    "TXTOOL_CACHE_DIR": "environments of `txtool run` (default: the user cache dir)",
+    "TXTOOL_RUN_TTL": "seconds a `txtool run` environment is reused (default: 86400)",
+    "TXTOOL_RUN_KEEP": "`txtool run` environments kept, least recently used go (default: 8)",
+    "TXTOOL_BACKEND": "uv or pip (default: uv, pip if uv is missing)",
+    "TXTOOL_SHIMS": "copy: place copies of executables instead of links",
+    "TXTOOL_LOCK_TIMEOUT": "seconds to wait for another txtool (default: 60)",
+    "UV_INDEX_URL / PIP_INDEX_URL": "how an index password reaches uv/pip (never recorded)",
+    "TXENGINE_FAILPOINTS": "test only: fault injection (docs/recovery.md)",
+    "TXENGINE_FS_BUSY": "test only: files to treat as in use (the Windows rule)",
+}
+
 # A control character (newline above all) in a path breaks the `#!` line uv and pip write into
 # every launcher of an environment under it; refused before anything is created.
 _SHEBANG_BREAKERS = re.compile(r"[\x00-\x1f\x7f]")
@@ -122,6 +140,29 @@ def lock_timeout(environ: Mapping[str, str] | None = None) -> float:
             f"TXTOOL_LOCK_TIMEOUT={raw!r} is not a number of seconds (e.g. 60, or 0: no wait)"
         )
     return value
+
+
+def man_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """``TXTOOL_MAN_DIR`` else ``~/.local/share/man`` (pipx's choice, on ``man``'s default
+    path): tools' pages go into its ``man1`` ... sections."""
+    env = os.environ if environ is None else environ
+    raw = env.get("TXTOOL_MAN_DIR") or str(Path.home() / ".local" / "share" / "man")
+    path = Path(raw).absolute()
+    _check_chars(path, "TXTOOL_MAN_DIR")
+    return path
+
+
+def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """``TXTOOL_CACHE_DIR`` else the platform's user cache dir: ``txtool run``'s environments."""
+    env = os.environ if environ is None else environ
+    raw = env.get("TXTOOL_CACHE_DIR")
+    if not raw:
+        import platformdirs
+
+        raw = platformdirs.user_cache_dir("txtool", appauthor=False)
+    path = Path(raw).absolute()
+    _check_chars(path, "TXTOOL_CACHE_DIR")
+    return path
 
 
 @dataclass(frozen=True)

@@ -66,3 +66,14 @@ def pending_line(view: OperationView, pid: int | None) -> str:
     if pid is not None:
         return f"RUNNING {view.kind} {view.subject} (op {view.id}, pid {pid}): {view.audit().where}"
     return f"INCOMPLETE {view.kind} {view.subject} (op {view.id}): {view.audit().where}"
+
+
+def not_on_path(bin_dir: object) -> str:
+    return (
+        f"{bin_dir} is not on PATH: run `txtool ensurepath` (then open a new shell)"
+        " to use the installed tools"
+    )
+
+
+def shadowed(name: str, other: str, ours: object) -> str:
+    return f"`{name}` runs {other}, found on PATH before {ours}: put the bin dir earlier on PATH"

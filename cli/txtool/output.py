@@ -12,21 +12,12 @@ from txengine import OperationView
 if TYPE_CHECKING:
     from .installer import Outcome
 
-_LABELS = {
-    "resolve": "resolving versions",
-    "install-env": "building the environment",
-    "remove-shims": "moving old shims aside",
-    "copy-shims": "placing new shims",
-    "remove-env": "moving the old environment aside",
-    "use-generation": "checking the kept generation",
-    "switch-current": "switching the stable path",
-    "prune-envs": "moving old environments aside",
-}
-
 
 def _label(view: OperationView, index: int) -> str:
-    kind = view.plan[index].type
-    return f"step {index + 1}/{len(view.plan)}: {_LABELS.get(kind, kind)}"
+    # The step's own describe(): the words its failure is reported in too.
+    from .installer import describe_step
+
+    return f"step {index + 1}/{len(view.plan)}: {describe_step(view, index)}"
 
 
 class Reporter:
@@ -70,7 +61,8 @@ class Reporter:
         if event == "start":
             self.line(f"{who}: {_label(view, index)}")
         elif event == "failed":
-            self.line(f"{who}: {_label(view, index)} failed: {view.error}")
+            # The cause is in the one error line the command ends with: said once.
+            self.line(f"{who}: {_label(view, index)} failed")
         elif event == "revert":
             self.line(f"{who}: undoing {_label(view, index)}")
         elif event == "rolled-back":
@@ -84,7 +76,7 @@ class Reporter:
             verb = "undoing " if event == "revert" else ""
             self._progress.update(task, description=f"{who}: {verb}{_label(view, index)}")
         elif event == "failed":
-            self.line(f"{who}: {_label(view, index)} failed: {view.error}")
+            self.line(f"{who}: {_label(view, index)} failed")
         elif event in ("committed", "rolled-back"):
             self._progress.remove_task(task)
             del self._tasks[view.id]

@@ -218,16 +218,29 @@ class Service:
 
         return self._session([Item(s, tool=_tool_of(s)) for s in specs], act, jobs=1)
 
-    def uninstall(self, tools: Sequence[str]) -> Report:
+    def uninstall(self, tools: Sequence[str], *, everything: bool = False) -> Report:
+        """Uninstall each tool; ``everything``: every tool installed (or left incomplete)."""
+
         async def act(session: _Session, item: Item) -> Outcome:
             resumed = await self._recover(session, item, "uninstall")
             if resumed is not None:
                 return resumed
-            return await self._run_plan(
-                session, item, session.installer.planner().uninstall(item.name)
-            )
+            planner = session.installer.planner()
+            if everything and item.name not in planner.tools:
+                # Its interrupted first install was just undone: nothing is left of it.
+                view = max(
+                    (v for v in session.journal.state if v.subject == item.name),
+                    key=lambda v: v.last_seq,
+                )
+                return Outcome(item.name, "reverted", op=view.id, kind=view.kind)
+            return await self._run_plan(session, item, planner.uninstall(item.name))
 
-        return self._session([Item(n, tool=names.tool_name(n)) for n in tools], act, jobs=1)
+        return self._session(
+            [Item(n, tool=names.tool_name(n)) for n in tools],
+            act,
+            jobs=1,
+            items_of=_every_tool if everything else None,
+        )
 
     def upgrade(
         self, tools: Sequence[str], opts: Options, *, everything: bool = False, jobs: int = 4
@@ -240,10 +253,6 @@ class Service:
                 session, item, session.installer.planner().upgrade(item.name, opts)
             )
 
-        def targets(session: _Session) -> list[Item]:
-            planner = session.installer.planner()
-            return [Item(t, tool=t) for t in sorted(set(planner.tools) | set(planner.incomplete))]
-
         if everything:  # one batch: `rollback --all` undoes what this run upgraded
             import secrets
             from dataclasses import replace
@@ -253,21 +262,17 @@ class Service:
             [Item(n, tool=_tool_of(n)) for n in tools],
             act,
             jobs=jobs,
-            items_of=targets if everything else None,
+            items_of=_every_tool if everything else None,
         )
 
     def reinstall(self, tools: Sequence[str], opts: Options, *, everything: bool = False) -> Report:
         """Rebuild each tool from what its record says (``everything``: every tool)."""
 
-        def targets(session: _Session) -> list[Item]:
-            planner = session.installer.planner()
-            return [Item(t, tool=t) for t in sorted(set(planner.tools) | set(planner.incomplete))]
-
         return self._session(
             [Item(n, tool=names.tool_name(n)) for n in tools],
             self._planned("reinstall", lambda planner, name: planner.reinstall(name, opts)),
             jobs=1,
-            items_of=targets if everything else None,
+            items_of=_every_tool if everything else None,
         )
 
     def inject(self, tool: str, specs: Sequence[str], opts: Options, include_apps: bool) -> Report:
@@ -610,6 +615,12 @@ def _committed(item: Item, view: OperationView) -> Outcome:
     if item.plan is not None:
         return outcome(item.plan, view)
     return Outcome(view.subject, "resumed", op=view.id)  # the operation it finished first
+
+
+def _every_tool(session: _Session) -> list[Item]:
+    """``--all``: every installed tool, and every one left incomplete, read under the lock."""
+    planner = session.installer.planner()
+    return [Item(t, tool=t) for t in sorted(set(planner.tools) | set(planner.incomplete))]
 
 
 def _tool_of(spec: str) -> str:

@@ -291,6 +291,14 @@ class RemoveShims(Step, frozen=True):
         moves = [Move(str(p), str(ctx.stash_path(f"shim-{p.name}"))) for p in paths]
         return ShimMoves(moves=moves).record()
 
+    def refusal(self, path: Path) -> str | None:
+        """The error a file at ``path`` meets (None: txtool may move it), in the words the
+        planner also uses when it finds the file before anything is built."""
+        why = self._foreign(path)
+        if why is None or str(path) in self.others:
+            return why
+        return f"{why} (use --force to replace it)"
+
     def _foreign(self, path: Path) -> str | None:
         """Why ``path`` is not txtool's to move, or None when it is."""
         if str(path) in self.others:
@@ -315,12 +323,10 @@ class RemoveShims(Step, frozen=True):
         ]
         kept: list[str] = []
         for path, _ in pending:
-            why = self._foreign(path)
-            if why is None:
+            if self._foreign(path) is None:
                 continue
             if not self.keep_foreign:
-                hint = "" if str(path) in self.others else " (use --force to replace it)"
-                raise StepError(why + hint)
+                raise StepError(self.refusal(path))
             kept.append(str(path))
         stashed = {}
         for path, stash_path in pending:
@@ -430,26 +436,7 @@ class CopyShims(Step, frozen=True):
 
     def _place(self, ctx: StepContext, target: Path, path: Path) -> str:
         """Place one shim; return how ("symlink", or "copy" where links are refused)."""
-        # Never over a file: another txtool placing the same name for another tool at the
-        # same moment (or anyone else) keeps its file, and this operation fails and undoes.
-        try:
-            if self.mode == "symlink":
-                try:
-                    atomic_symlink(ctx.fs, target, path, replace=False)
-                    return "symlink"
-                except NotImplementedError:
-                    pass  # no symlinks on this system
-                except OSError as e:
-                    if not links_refused(e):
-                        raise
-            atomic_copy(ctx.fs, target, path, replace=False)
-            return "copy"
-        except FileExistsError:
-            raise StepError(f"{path} appeared during the operation; it was left alone") from None
-        except OSError as e:
-            # The primitives removed their temp already. The OS names the link's target
-            # (inside TXTOOL_HOME) or a temp; the user needs the bin dir path that failed.
-            raise OSError(e.errno, f"cannot place {path}: {e.strerror}") from e
+        return place_link(ctx, target, path, self.mode)
 
     async def revert(self, ctx: StepContext, result: Result | None) -> None:
         _sweep(ctx, Path(self.bin_dir))
@@ -457,6 +444,32 @@ class CopyShims(Step, frozen=True):
             path = Path(shim.path)
             if is_ours(path, shim.target):
                 ctx.fs.unlink(path)
+
+
+def place_link(ctx: StepContext, target: Path, path: Path, mode: str) -> str:
+    """Expose ``target`` at ``path``: a link (``mode`` "symlink", where links work) or a
+    copy, placed atomically and never over a file (shims, man pages). Returns how it was
+    placed: "symlink", or "copy" where links are refused."""
+    # Never over a file: another txtool placing the same name for another tool at the
+    # same moment (or anyone else) keeps its file, and this operation fails and undoes.
+    try:
+        if mode == "symlink":
+            try:
+                atomic_symlink(ctx.fs, target, path, replace=False)
+                return "symlink"
+            except NotImplementedError:
+                pass  # no symlinks on this system
+            except OSError as e:
+                if not links_refused(e):
+                    raise
+        atomic_copy(ctx.fs, target, path, replace=False)
+        return "copy"
+    except FileExistsError:
+        raise StepError(f"{path} appeared during the operation; it was left alone") from None
+    except OSError as e:
+        # The primitives removed their temp already. The OS names the link's target
+        # (inside TXTOOL_HOME) or a temp; the user needs the bin dir path that failed.
+        raise OSError(e.errno, f"cannot place {path}: {e.strerror}") from e
 
 
 class RemoveEnv(Step, frozen=True):
@@ -534,6 +547,10 @@ def _check_view(loc: Locations, view: OperationView) -> None:
                 tool_name(str(args["tool"]))
         except BadName as e:
             raise UnsafeLocation(f"the journal names an unsafe tool: {e}") from None
+        if planned.type == "man-pages":
+            from .manpages import check as check_man_pages  # it builds on this module
+
+            check_man_pages(loc, stash_dir, args, intent, result)
         if "env" in args:
             loc.inside(args["env"], tools, "an environment", depth=2)
         for env in [*args.get("envs", ()), *(args[k] for k in ("link", "previous") if args.get(k))]:

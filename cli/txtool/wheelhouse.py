@@ -188,6 +188,9 @@ def build_test_wheelhouse(outdir: Path) -> Path:
     for version in ("1.0", "2.0"):
         _simple_tool(outdir, "slowtool", version, ["slowtool"])
     _build_spec_wheels(outdir)
+    _txexit(outdir)
+    for version in ("1.0", "2.0"):
+        _txman(outdir, version)
     return outdir
 
 
@@ -228,3 +231,48 @@ def _build_spec_wheels(outdir: Path) -> None:
             files={"fancy_plugin/__init__.py": f'VERSION = "{version}"\n'},
             summary="a plugin for fancy: a library without entry points",
         )
+
+
+def _txman(outdir: Path, version: str) -> Path:
+    """A tool whose wheel ships man pages as data files (``share/man/man1``, ``man5``)."""
+    data = f"txman-{version}.data/data/share/man"
+    page = f'.TH TXMAN 1 "" "txman {version}"\n.SH NAME\ntxman \\- txman {version} test page\n'
+    return build_wheel(
+        outdir,
+        "txman",
+        version,
+        console_scripts={"txman": "txman:main"},
+        files={
+            "txman/__init__.py": _script_module("txman", version, ["txman"]),
+            f"{data}/man1/txman.1": page,
+            f"{data}/man5/txman.conf.5": page.replace("TXMAN 1", "TXMAN.CONF 5"),
+            f"{data}/not-a-section/ignored.1": page,
+        },
+        summary="a tool with man pages",
+    )
+
+
+def _txexit(outdir: Path) -> Path:
+    """``txexit CODE`` exits with CODE; ``txexit SIGNAME`` kills itself with that signal;
+    ``txexit wait`` prints its pid and waits for SIGTERM, then exits 42 (for `txtool run`)."""
+    source = (
+        "import os, signal, sys, time\n\n\n"
+        "def main() -> None:\n"
+        "    arg = sys.argv[1] if len(sys.argv) > 1 else '0'\n"
+        "    if arg == 'wait':\n"
+        "        signal.signal(signal.SIGTERM, lambda *a: sys.exit(42))\n"
+        "        print(f'waiting {os.getpid()}', flush=True)\n"
+        "        time.sleep(60)\n"
+        "    elif arg.startswith('SIG'):\n"
+        "        os.kill(os.getpid(), getattr(signal, arg))\n"
+        "    print('args', *sys.argv[1:], flush=True)\n"
+        "    sys.exit(int(arg) if arg.isdigit() else 0)\n"
+    )
+    return build_wheel(
+        outdir,
+        "txexit",
+        "1.0",
+        console_scripts={"txexit": "txexit:main"},
+        files={"txexit/__init__.py": source},
+        summary="exits as told (txtool run tests)",
+    )

@@ -56,12 +56,13 @@ def test_install_piped_to_head_commits_and_says_so(tmp_path: Path, wheels: Path)
 
 def test_failing_install_piped_to_head_reverts_fully(tmp_path: Path, wheels: Path) -> None:
     (tmp_path / "home").mkdir()
-    (tmp_path / "bin" / "txdemo").mkdir(parents=True)  # not txtool's: the install fails
-    rc, first, _ = _piped(tmp_path, "install", "txdemo==1.0", *tc.source(wheels), merge=True)
+    # Not txtool's, at a name only the built environment reveals: the install fails inside.
+    (tmp_path / "bin" / "mt-b").mkdir(parents=True)
+    rc, first, _ = _piped(tmp_path, "install", "multitool==1.0", *tc.source(wheels), merge=True)
     assert not first.startswith("Traceback"), first
     state, committed, incomplete = _only_op(tmp_path)
     assert not committed and not incomplete and rc == 1, f"exit {rc}, the install is {state}"
-    assert (tmp_path / "bin" / "txdemo").is_dir()
+    assert (tmp_path / "bin" / "mt-b").is_dir()
     assert tc.picture(tmp_path)["tools"] == {}
     assert tc.txtool(tmp_path, "status").returncode == 0
 

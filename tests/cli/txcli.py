@@ -79,6 +79,7 @@ class Tx:
         env.update(TXTOOL_HOME=str(self.home), TXTOOL_BIN_DIR=str(self.bin), TERM="dumb")
         # A narrow terminal, as under xdist or CI: uv then wraps its messages.
         env["COLUMNS"] = "80"
+        env["TXTOOL_MAN_DIR"] = str(root / "man")  # never the real ~/.local/share/man
         self.env = env
 
     @property
