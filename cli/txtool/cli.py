@@ -128,21 +128,21 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     sp = cmd("reinstall", "rebuild tools from their recorded spec, extras, plugins and options")
-    sp.add_argument("names", nargs="*", metavar="NAME")
+    sp.add_argument("names", nargs="*", metavar="NAME", help="installed tools")
     sp.add_argument("--all", action="store_true", help="reinstall every installed tool")
     source_options(sp)
 
     sp = cmd("inject", "add plugins to a tool's environment")
-    sp.add_argument("tool", metavar="TOOL")
-    sp.add_argument("specs", nargs="+", metavar="PKG")
+    sp.add_argument("tool", metavar="TOOL", help="an installed tool")
+    sp.add_argument("specs", nargs="+", metavar="PKG", help="plugins: requirements to add")
     sp.add_argument(
         "--include-apps", action="store_true", help="also expose the plugins' executables"
     )
     source_options(sp)
 
     sp = cmd("uninject", "remove plugins from a tool's environment")
-    sp.add_argument("tool", metavar="TOOL")
-    sp.add_argument("specs", nargs="+", metavar="PKG")
+    sp.add_argument("tool", metavar="TOOL", help="an installed tool")
+    sp.add_argument("specs", nargs="+", metavar="PKG", help="injected plugins to remove")
     sp.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
 
     sp = cmd("resume", "finish (or with --revert, undo) incomplete operations")
@@ -184,7 +184,7 @@ def _parser() -> argparse.ArgumentParser:
     cmd("verify", "check the disk against the journal")
 
     sp = cmd("rollback", "switch tools back to a kept generation, offline")
-    sp.add_argument("names", nargs="*", metavar="NAME")
+    sp.add_argument("names", nargs="*", metavar="NAME", help="installed tools")
     sp.add_argument(
         "--to", metavar="VERSION|GENERATION", help="the kept generation (default: the previous)"
     )
@@ -193,11 +193,12 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--force", action="store_true", help="replace files txtool does not own")
 
     sp = cmd("gc", "remove generations past TXTOOL_KEEP_GENERATIONS")
-    sp.add_argument("names", nargs="*", metavar="NAME")
+    sp.add_argument("names", nargs="*", metavar="NAME", help="tools (default: every one)")
     sp.add_argument(
         "--keep", type=int, metavar="K", help="generations to keep besides the current one"
     )
     sp.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+
     sp = cmd("demo", "run the offline demo in a throwaway home", json_=False)
     sp.add_argument("--keep", action="store_true", help="keep the demo's home directory")
 
