@@ -62,7 +62,13 @@ def test_bash_completes_installed_tools_and_incomplete_operations(tx, shell_env)
     tx.install("txdemo==1.0", "multitool==1.0")
     assert _bash(shell_env, "txtool uninstall ") == ["multitool", "txdemo"]
     assert _bash(shell_env, "txtool upgrade tx") == ["txdemo"]
-    tx("upgrade", "txdemo", *tx.index, failpoints="step.remove-shims.removed=kill", expect=-9)
+    tx(
+        "upgrade",
+        "txdemo@latest",
+        *tx.index,
+        failpoints="step.switch-current.switched=kill",
+        expect=-9,
+    )
     (incomplete,) = [t["incomplete"]["op"] for t in tx.list_json(expect=None) if t["incomplete"]]
     assert _bash(shell_env, "txtool resume ") == [incomplete]
 

@@ -45,7 +45,7 @@ def test_pages_are_placed_and_removed_with_the_tool(tx) -> None:
             timeout=30,
         )
         assert "txman 1.0 test page" in page.stdout
-    tx("upgrade", "txman", *tx.index)
+    tx("upgrade", "txman@latest", *tx.index)
     new = _env(tx)
     assert new != env and _pages(tx) == {rel: f"{new}/share/man/{rel}" for rel in PAGES}
     assert "txman 2.0" in (tx.root / "man" / "man1" / "txman.1").read_text()
