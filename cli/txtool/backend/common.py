@@ -17,7 +17,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from .errors import BackendError, classify
-from .options import IndexOptions, check_local_locations, redact
+from .options import IndexOptions, check_local_locations, is_bare_url, redact
 
 _WINDOWS = sys.platform == "win32"
 
@@ -167,6 +167,15 @@ def empty_or_missing(env: Path) -> None:
         raise BackendError(
             f"cannot create environment: {env} exists and is not empty", kind="failed"
         )
+
+
+def check_resolve(requests: Sequence[str], index: IndexOptions) -> None:
+    """What a resolve is given, checked before a backend runs: requirements (a bare URL is
+    the resolver's to read) and local index locations."""
+    for r in requests:
+        if not is_bare_url(r):
+            validate_requirement(r)
+    check_local_locations(index)
 
 
 def check_install(pins: Sequence[str], index: IndexOptions) -> None:

@@ -15,16 +15,21 @@ from urllib.parse import urlsplit
 
 from packaging.utils import canonicalize_name
 
-from .common import check_install, empty_or_missing, pin, run, sorted_pins, validate_requirement
+from .common import (
+    check_install,
+    check_resolve,
+    empty_or_missing,
+    pin,
+    run,
+    sorted_pins,
+)
 from .config import remember_secrets
 from .environments import env_python
 from .errors import KIND_PATTERNS, BackendError, classify
 from .options import (
     IndexOptions,
-    check_local_locations,
     index_env,
     index_flags,
-    is_bare_url,
 )
 from .pins import install_args, is_rebuilt
 
@@ -111,10 +116,7 @@ class PipBackend:
         deps: bool = True,
     ) -> list[str]:
         """Exact pins for ``requirement`` and ``plugins``, resolved together."""
-        for r in (requirement, *plugins):
-            if not is_bare_url(r):
-                validate_requirement(r)
-        check_local_locations(index)
+        check_resolve((requirement, *plugins), index)
         cmd = [*self.pip, "--python", python, "install", "--dry-run", "--ignore-installed"]
         cmd += ["--quiet", "--report", "-", *self._common(), *index_flags(index)]
         cmd += [*([] if deps else ["--no-deps"]), _arg(requirement), *map(_arg, plugins)]

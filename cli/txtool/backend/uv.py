@@ -9,16 +9,21 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from .common import ANSI, check_install, empty_or_missing, parse_pins, run, validate_requirement
+from .common import (
+    ANSI,
+    check_install,
+    check_resolve,
+    empty_or_missing,
+    parse_pins,
+    run,
+)
 from .config import remember_secrets
 from .environments import env_python
 from .errors import BackendError
 from .options import (
     IndexOptions,
-    check_local_locations,
     index_env,
     index_flags,
-    is_bare_url,
 )
 from .pins import install_args, is_rebuilt, pin_name
 
@@ -141,10 +146,7 @@ class UvBackend:
         deps: bool = True,
     ) -> list[str]:
         """Exact pins for ``requirement`` and ``plugins``, resolved together."""
-        for r in (requirement, *plugins):
-            if not is_bare_url(r):
-                validate_requirement(r)
-        check_local_locations(index)
+        check_resolve((requirement, *plugins), index)
         cmd = [self.uv, "pip", "compile", "-", "--python", python, "--no-header"]
         cmd += ["--no-annotate", "--quiet", *index_flags(index)]
         if not deps:
