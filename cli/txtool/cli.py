@@ -586,22 +586,27 @@ def cmd_history(args: argparse.Namespace) -> int:
         for v, row in rows():
             when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(v.started))
             extra = f" ({v.error})" if v.error else ""
-            change = _change(row)
+            change = _change(row, v.committed)
             print(f"{when}  {v.id}  {v.kind:<9} {v.subject:<20} {change}{v.audit().where}{extra}")
 
     _emit(args, data, text)
     return OK
 
 
-def _change(row: dict[str, Any]) -> str:
-    """``1.0 (gen 1) -> 2.0 (gen 2)  spec  python  ``, the parts an operation has."""
+def _change(row: dict[str, Any], committed: bool) -> str:
+    """``1.0 (gen 1) -> 2.0 (gen 2)  spec  python  ``, the parts an operation has; one that
+    did not commit changed nothing: ``1.0 (gen 1) unchanged``."""
 
     def side(version: Any, number: Any) -> str:
         return "-" if version is None else f"{version} (gen {number})"
 
     if row["from"] is None and row["to"] is None:
         return ""
-    parts = [f"{side(row['from'], row['from_generation'])} -> {side(row['to'], row['generation'])}"]
+    before = side(row["from"], row["from_generation"])
+    change = (
+        f"{before} -> {side(row['to'], row['generation'])}" if committed else f"{before} unchanged"
+    )
+    parts = [change]
     parts += [str(row[k]) for k in ("requirement", "python") if row[k]]
     return "  ".join(parts) + "  "
 
