@@ -212,7 +212,7 @@ class Planner:
         }
         if opts.batch:
             meta["batch"] = opts.batch
-        old_python = _python_version(old.env, old.python) if old is not None and python != old.python else None
+        old_python = _python_version(old) if old is not None and python != old.python else None
         return Plan(kind, tool, steps, meta, old, old_python=old_python)
 
     def _switch(self, tool: str, old: Tool | None, env: str, *, force: bool) -> list[Step]:
@@ -408,7 +408,7 @@ class Planner:
         # What the generation was built with (requirement, options, ...) is in force again.
         meta = {k: v for k, v in target.meta.items() if k != "batch"}
         meta |= {"generation": target.number, "high": old.high}
-        old_python = _python_version(old.env, old.python) if target.python != old.python else None
+        old_python = _python_version(old) if target.python != old.python else None
         return Plan("rollback", old.name, steps, meta, old, old_python=old_python)
 
     def _not_kept(self, tool: Tool, to: str | None) -> str:
@@ -475,17 +475,17 @@ def _wants(tool: Tool) -> Wants:
     return Wants(tool.requirement, tuple(tool.plugins), tuple(tool.apps_from), tool.include_deps)
 
 
-def _python_version(env: str, python: str) -> str:
-    """The Python version of an environment (its ``pyvenv.cfg``), else its ``python``."""
+def _python_version(tool: Tool | Generation) -> str:
+    """The Python version of the tool's environment (its ``pyvenv.cfg``), else its path."""
     try:
-        with open(os.path.join(env, "pyvenv.cfg"), encoding="utf-8") as f:
+        with open(os.path.join(tool.env, "pyvenv.cfg"), encoding="utf-8") as f:
             for line in f:
                 key, _, value = line.partition("=")
                 if key.strip() in ("version_info", "version"):
                     return value.strip()
     except OSError:
         pass
-    return python
+    return tool.python
 
 
 def _recorded_index(old: Tool, opts: Options) -> be.IndexOptions:
@@ -508,7 +508,7 @@ def outcome(plan: Plan, view: OperationView) -> Outcome:
             plan.tool, "rolled-back", use.version, old, shims, view.id, generation=use.number
         )
         target = plan.old.generation(use.number) if plan.old else None
-        return _python_changed(back, plan, target.env, target.python) if target else back
+        return _python_changed(back, plan, target) if target else back
     if plan.kind == "gc":
         pruned = [e for s in plan.steps if isinstance(s, PruneEnvs) for e in s.envs]
         return Outcome(plan.tool, "pruned", old, op=view.id, pruned=pruned)
@@ -528,16 +528,16 @@ def outcome(plan: Plan, view: OperationView) -> Outcome:
         plan.tool, _DONE[plan.kind], tool.version, old, tool.shims, view.id, generation=tool.number
     )
     done.pin = plan.kept_pin
-    return _python_changed(done, plan, tool.env, tool.python)
+    return _python_changed(done, plan, tool)
 
 
-def _python_changed(done: Outcome, plan: Plan, env: str, python: str) -> Outcome:
-    """``done`` with the change of Python the plan made, to ``env``'s ``python``: its
-    versions, else (another interpreter of the same version) its paths."""
+def _python_changed(done: Outcome, plan: Plan, now: Tool | Generation) -> Outcome:
+    """``done`` with the change of Python the plan made, to ``now``'s: its versions, else
+    (another interpreter of the same version) its paths."""
     if plan.old_python is not None and plan.old is not None:
-        done.old_python, done.python = plan.old_python, _python_version(env, python)
+        done.old_python, done.python = plan.old_python, _python_version(now)
         if done.old_python == done.python:
-            done.old_python, done.python = plan.old.python, python
+            done.old_python, done.python = plan.old.python, now.python
     return done
 
 
