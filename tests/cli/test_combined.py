@@ -244,3 +244,38 @@ def test_list_text_shows_spec_source_plugins_and_generation(tx: Tx) -> None:
     assert "fancy[d]<4" in fancy and "fancy-plugin" in fancy and "generation 2" in fancy, out
     (txproj,) = [ln for ln in out.splitlines() if ln.startswith("txproj ")]
     assert str(proj) in txproj and "generation 1" in txproj, out
+
+
+def test_a_page_kept_at_install_is_removed_after_a_rollback_linked_it(offline: Tx) -> None:
+    """The pages a tool has are those the operation that made its generation current
+    linked: a rollback may link a page its generation's own install had to leave alone."""
+    tx = offline
+    mine = tx.root / "man" / PAGES[0]
+    mine.parent.mkdir(parents=True)
+    mine.write_text("my own page\n")
+    tx.install("txman==1.0")
+    assert mine.read_text() == "my own page\n"
+    mine.unlink()
+    tx("upgrade", "txman@latest")
+    tx("rollback", "txman")  # generation 1 again, and now both of its pages are linked
+    assert _pages(tx) == dict.fromkeys(PAGES, "txman 1.0")
+    _verify_clean(tx)
+    (tx.root / "man" / PAGES[0]).unlink()
+    assert f"man page {mine} is missing" in tx("verify", expect=FAILED).stdout
+    tx("reinstall", "txman")
+    tx("uninstall", "txman")
+    assert _pages(tx) == {}
+    _verify_clean(tx)
+
+
+def test_copied_pages_and_shims_follow_a_rollback(offline: Tx) -> None:
+    tx = offline
+    tx.install("txman==1.0", TXTOOL_SHIMS="copy")
+    tx("upgrade", "txman@latest", TXTOOL_SHIMS="copy")
+    tx("rollback", "txman", TXTOOL_SHIMS="copy")
+    assert tx.shim("txman") == "txman 1.0"
+    assert _pages(tx) == dict.fromkeys(PAGES, "txman 1.0")
+    assert not (tx.root / "man" / PAGES[0]).is_symlink()
+    _verify_clean(tx)
+    (tx.root / "man" / PAGES[1]).write_text("edited\n")
+    assert "is not txtool's (a file that is not a copy of" in tx("verify", expect=FAILED).stdout
