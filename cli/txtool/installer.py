@@ -168,6 +168,8 @@ class Planner:
             be.check_local_locations(index)  # a missing --find-links dir is bad input
         except be.BackendError as e:
             raise UsageError(str(e)) from None
+        if old is not None:
+            sources.still_there(wants.requirement)
         common: dict[str, Any] = {"python": python, "index": index.to_dict(), "backend": backend}
         source = sources.planned(
             wants.requirement, opts.editable, old.options.get("source") if old else None

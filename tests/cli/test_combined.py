@@ -168,10 +168,17 @@ def test_a_directory_tool_rolls_back_offline_after_its_directory_is_gone(tx: Tx)
         (["2", "2.0", rows[1][2]], gens[1]["environment"]),
         (["3", "3.0", rows[2][2]], gens[2]["environment"]),
     ]
-    # Its source is gone: an upgrade says so in one line and changes nothing.
+    # Its source is gone: every rebuild from it says so in one line and changes nothing.
     before = tx.digest()
-    tx.one_error(tx("upgrade", "txproj", expect=USAGE))
-    assert tx.digest() == before
+    for args in (
+        ["upgrade", "txproj"],
+        ["reinstall", "txproj"],
+        ["reinstall", "--all"],
+        ["inject", "txproj", "fancy-plugin"],
+    ):
+        line = tx.one_error(tx(*args, *tx.index, expect=USAGE))
+        assert f"installed from {proj}, which is gone" in line, (args, line)
+    assert tx.digest() == before  # refused before any operation: not even a journal record
 
 
 def _gens(tx: Tx, name: str) -> list[int]:
