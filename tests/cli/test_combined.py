@@ -286,3 +286,20 @@ def test_copied_pages_and_shims_follow_a_rollback(offline: Tx) -> None:
     _verify_clean(tx)
     (tx.root / "man" / PAGES[1]).write_text("edited\n")
     assert "is not txtool's (a file that is not a copy of" in tx("verify", expect=FAILED).stdout
+
+
+@pytest.mark.parametrize("point", ["step.man-pages.removed", "step.man-pages.linked#2"])
+@pytest.mark.parametrize("settle", ["resume", "revert"])
+def test_a_rollback_killed_among_its_man_pages(offline: Tx, point: str, settle: str) -> None:
+    tx = offline
+    tx.install("txman==1.0")
+    tx("upgrade", "txman@latest")
+    tx.wheelhouse.rename(tx.root / "hidden")  # resume and revert need no index either
+    tx("rollback", "txman", failpoints=f"{point}=kill", expect=-9)
+    tx("resume", *(["--revert"] if settle == "revert" else []))
+    want = "txman 1.0" if settle == "resume" else "txman 2.0"
+    assert tx.shim("txman") == want
+    assert _pages(tx) == dict.fromkeys(PAGES, want)
+    _verify_clean(tx)
+    tx("uninstall", "txman")
+    assert _pages(tx) == {}
