@@ -303,3 +303,19 @@ def test_a_rollback_killed_among_its_man_pages(offline: Tx, point: str, settle: 
     _verify_clean(tx)
     tx("uninstall", "txman")
     assert _pages(tx) == {}
+
+
+def test_rollback_across_an_inject_with_its_executables(offline: Tx) -> None:
+    tx = offline
+    tx.install("fancy[d]==1.0")
+    tx("inject", "fancy", "fancy-extra", "--include-apps")
+    assert tx.shim("fancy-extra-cli") == "fancy-extra-cli 1.0"
+    tx.wheelhouse.rename(tx.root / "hidden")
+    tx("rollback", "fancy")
+    assert not os.path.lexists(tx.bin / "fancy-extra-cli")  # generation 1 does not expose it
+    assert sorted(tx.tool("fancy")["executables"]) == ["fancy"]
+    _verify_clean(tx)
+    tx("rollback", "fancy")
+    assert tx.shim("fancy-extra-cli") == "fancy-extra-cli 1.0"
+    assert tx.tool("fancy")["executables_from"] == ["fancy-extra"]
+    _verify_clean(tx)
