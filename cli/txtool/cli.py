@@ -464,7 +464,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         for t in tools.values():
             spec = f"  {t.requirement}" if t.requirement != t.name else ""
             plugins = f"  with {', '.join(t.plugins)}" if t.plugins else ""
-            print(f"{t.name} {t.version}{spec}  ({', '.join(sorted(t.shims))}){plugins}")
+            shims = ", ".join(sorted(t.shims))
+            print(f"{t.name} {t.version}{spec}  ({shims}){plugins}  generation {t.number}")
             if t.incomplete is not None:
                 print(f"  {_pending_line(t.incomplete, running)}")
         for name, view in pending.items():
@@ -630,7 +631,7 @@ def _generations(args: argparse.Namespace, name: str) -> int:
         for g, row in zip(tool.generations, data, strict=True):
             mark = "*" if row["current"] else " "
             when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(g.started))
-            size = f"{row['size'] / 1e6:.1f} MB"
+            size = f"{row['size'] / 1e6:.1f} MB" if os.path.isdir(g.env) else "missing"
             print(f"{mark} {g.number:>3}  {g.version:<12} {when}  {size:>9}  {g.env}")
 
     _emit(args, data, text)

@@ -74,10 +74,14 @@ def to_prune(
     generations: Iterable[Generation], current: int, previous: int | None, keep: int
 ) -> list[Generation]:
     """What falls out of the window: every generation but ``current`` and ``keep`` others,
-    the one current before it (``previous``, rollback's default) first, then the newest."""
+    the one current before it (``previous``, rollback's default) first, then the newest.
+    A kept generation whose environment is gone (deleted by hand) is unreachable: it takes
+    no place in the window and is pruned with the rest."""
     others = [g for g in generations if g.number != current]
+    gone = [g for g in others if not os.path.isdir(g.env)]
+    others = [g for g in others if g not in gone]
     others.sort(key=lambda g: (g.number != previous, -g.number))
-    return others[keep:]
+    return gone + others[keep:]
 
 
 def pick(tool: Tool, wanted: str | None) -> Generation | None:
@@ -189,7 +193,7 @@ class UseGeneration(Step, frozen=True):
         env = Path(self.env)
         where = f"generation {self.number} of {self.tool} ({env})"
         if env.is_symlink() or not env.is_dir():
-            raise StepError(f"{where} is missing")
+            raise StepError(f"{where} is missing (`txtool gc {self.tool}` forgets it)")
         try:
             found = be.inspect_env(env, self.tool).version
         except be.BackendError:

@@ -168,6 +168,8 @@ class Planner:
             be.check_local_locations(index)  # a missing --find-links dir is bad input
         except be.BackendError as e:
             raise UsageError(str(e)) from None
+        if old is not None:
+            sources.still_there(wants.requirement)
         common: dict[str, Any] = {"python": python, "index": index.to_dict(), "backend": backend}
         source = sources.planned(
             wants.requirement, opts.editable, old.options.get("source") if old else None
@@ -408,7 +410,8 @@ class Planner:
         # What the generation was built with (requirement, options, ...) is in force again.
         meta = {k: v for k, v in target.meta.items() if k != "batch"}
         meta |= {"generation": target.number, "high": old.high}
-        return Plan("rollback", old.name, steps, meta, old)
+        old_python = _python_version(old) if target.python != old.python else None
+        return Plan("rollback", old.name, steps, meta, old, old_python=old_python)
 
     def _not_kept(self, tool: Tool, to: str | None) -> str:
         """Why rollback cannot go where asked, and what gets there instead."""
@@ -474,7 +477,7 @@ def _wants(tool: Tool) -> Wants:
     return Wants(tool.requirement, tuple(tool.plugins), tuple(tool.apps_from), tool.include_deps)
 
 
-def _python_version(tool: Tool) -> str:
+def _python_version(tool: Tool | Generation) -> str:
     """The Python version of the tool's environment (its ``pyvenv.cfg``), else its path."""
     try:
         with open(os.path.join(tool.env, "pyvenv.cfg"), encoding="utf-8") as f:
@@ -503,9 +506,11 @@ def outcome(plan: Plan, view: OperationView) -> Outcome:
         use = next(s for s in plan.steps if isinstance(s, UseGeneration))
         placed = next((r for r in (read(x, ShimsPlaced) for x in view.results) if r), None)
         shims = placed.shims if placed else {}
-        return Outcome(
+        back = Outcome(
             plan.tool, "rolled-back", use.version, old, shims, view.id, generation=use.number
         )
+        target = plan.old.generation(use.number) if plan.old else None
+        return _python_changed(back, plan, target) if target else back
     if plan.kind == "gc":
         pruned = [e for s in plan.steps if isinstance(s, PruneEnvs) for e in s.envs]
         return Outcome(plan.tool, "pruned", old, op=view.id, pruned=pruned)
@@ -525,10 +530,16 @@ def outcome(plan: Plan, view: OperationView) -> Outcome:
         plan.tool, _DONE[plan.kind], tool.version, old, tool.shims, view.id, generation=tool.number
     )
     done.pin = plan.kept_pin
+    return _python_changed(done, plan, tool)
+
+
+def _python_changed(done: Outcome, plan: Plan, now: Tool | Generation) -> Outcome:
+    """``done`` with the change of Python the plan made, to ``now``'s: its versions, else
+    (another interpreter of the same version) its paths."""
     if plan.old_python is not None and plan.old is not None:
-        done.old_python, done.python = plan.old_python, _python_version(tool)
-        if done.old_python == done.python:  # another interpreter of the same version
-            done.old_python, done.python = plan.old.python, tool.python
+        done.old_python, done.python = plan.old_python, _python_version(now)
+        if done.old_python == done.python:
+            done.old_python, done.python = plan.old.python, now.python
     return done
 
 

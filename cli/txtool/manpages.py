@@ -141,8 +141,8 @@ class ManPages(Step, frozen=True):
 
 def current(state: JournalState, tool: Tool) -> dict[str, str]:
     """The man page links the tool has now (path -> the page it exposes), from the
-    operation that installed its version."""
-    view = state.get(tool.op)
+    operation that made its generation current (a rollback relinks them)."""
+    view = state.get(tool.changed_by or tool.op)
     if view is None:
         return {}
     for planned, intent, result in zip(view.plan, view.intents, view.results, strict=True):

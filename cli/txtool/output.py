@@ -98,7 +98,11 @@ def outcome_line(o: Outcome) -> str:
         kept = "".join(f"\nkept {path}: it is no longer txtool's" for path in o.kept)
         return f"uninstalled {o.tool} {o.old_version}{kept}"
     if o.action == "rolled-back":
-        return f"rolled back {o.tool} {o.old_version} -> {o.version} (generation {o.generation})"
+        python = f", Python {o.old_python} -> {o.python}" if o.old_python is not None else ""
+        return (
+            f"rolled back {o.tool} {o.old_version} -> {o.version}"
+            f" (generation {o.generation}{python})"
+        )
     if o.action == "pruned":
         n = len(o.pruned)
         return f"{o.tool}: removed {n} old generation{'s' if n != 1 else ''}"

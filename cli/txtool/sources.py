@@ -191,23 +191,29 @@ def _ask_resolver(url: str, probe: Probe) -> str:
 def kept(requirement: str, given: str, old_requirement: str) -> str:
     """The requirement an upgrade resolves: a tool installed from a directory, a file or a
     URL is upgraded from there (a bare name or extras only), unless the user names a
-    version, ``@latest`` or a new source. A local source that is gone is refused, the tool
-    left as it is."""
+    version, ``@latest`` or a new source."""
     new = names.requirement(requirement)
     if new.url or new.specifier or names.is_latest(given):
         return requirement
     old = names.requirement(old_requirement)
     if not old.url:
         return requirement
-    source = of(old)
-    if source.local and source.location and not os.path.lexists(source.location):
+    still_there(old_requirement)
+    extras = f"[{','.join(sorted(new.extras))}]" if new.extras else ""
+    return f"{canonicalize_name(new.name)}{extras} @ {old.url}"
+
+
+def still_there(requirement: str) -> None:
+    """An installed tool is rebuilt (upgrade, reinstall, inject, uninject) from its recorded
+    source: a local one that is gone is refused before any operation, the tool left as it is."""
+    req = names.requirement(requirement)
+    source = of(req) if req.url else None
+    if source and source.local and source.location and not os.path.lexists(source.location):
         raise UsageError(
-            f"{canonicalize_name(old.name)} was installed from {source.location}, which is "
+            f"{canonicalize_name(req.name)} was installed from {source.location}, which is "
             "gone; the installed tool is unchanged (install it again from another source "
             "with `txtool install --force SPEC`)"
         )
-    extras = f"[{','.join(sorted(new.extras))}]" if new.extras else ""
-    return f"{canonicalize_name(new.name)}{extras} @ {old.url}"
 
 
 def name_all(specs: Sequence[str], probe: Probe, *, editable: bool) -> list[str]:

@@ -13,6 +13,7 @@ from packaging.utils import canonicalize_name
 from txengine import JournalState
 
 from . import backend as be
+from . import manpages
 from .fixes import fix, reinstall_command
 from .locations import Locations
 from .steps import is_ours
@@ -104,13 +105,21 @@ def verify(loc: Locations, state: JournalState) -> list[str]:
             problems.append(f"{tool.name}: {broken}; {_fix(tool)}")
         else:
             problems += [f"{tool.name}: {m}; {_fix(tool)}" for m in wanted_missing(tool)]
+        for gen in tool.generations:
+            if gen.number != tool.number and not Path(gen.env).is_dir():
+                problems.append(
+                    f"{tool.name}: kept generation {gen.number} ({gen.version}): environment "
+                    f"{gen.env} is missing; fix: txtool gc {tool.name}"
+                )
         if not Path(tool.env).is_dir():
             continue
         if tool.link and _points_at(tool.link) != Path(tool.env).name:
             problems.append(f"{tool.name}: {tool.link} does not name {tool.env}; {_fix(tool)}")
         for name, shim in sorted(tool.shims.items()):
             target = tool.targets.get(shim) or str(be.script_path(Path(tool.env), name))
-            problems += _check_shim(tool.name, Path(shim), target, _fix(tool))
+            problems += _check_link(tool.name, "executable", Path(shim), target, _fix(tool))
+        for page, source in sorted(manpages.current(state, tool).items()):
+            problems += _check_link(tool.name, "man page", Path(page), source, _fix(tool))
     # Kept generations and each tool's stable path are the journal's too.
     known = {Path(p) for t in tools.values() for p in [t.link, *(g.env for g in t.generations)]}
     problems += _strays(loc, known - {Path()}, state)
@@ -124,20 +133,22 @@ def _points_at(link: str) -> str | None:
         return None
 
 
-def _check_shim(tool: str, shim: Path, target: str, fix: str) -> list[str]:
+def _check_link(tool: str, what: str, shim: Path, target: str, fix: str) -> list[str]:
+    """A shim or man page txtool placed (``what`` names which): still there, still txtool's
+    (a link to ``target`` or a copy of it), and ``target`` still there."""
     if not os.path.lexists(shim):
-        return [f"{tool}: executable {shim} is missing; {fix}"]
+        return [f"{tool}: {what} {shim} is missing; {fix}"]
     if not is_ours(shim, target):
         # Someone else's file now (a script of the user's, a directory, pipx's link):
         # Rebuilding the tool would refuse it (or, with --force, stash and delete it), so
         # the fix moves it first.
-        what = (
+        found = (
             f"a link to {os.readlink(shim)}"
             if shim.is_symlink()
             else ("a directory" if shim.is_dir() else "a file that is not a copy of " + target)
         )
         return [
-            f"{tool}: {shim} is not txtool's ({what}); fix: move it elsewhere if you want to "
+            f"{tool}: {shim} is not txtool's ({found}); fix: move it elsewhere if you want to "
             f"keep it, then {fix.removeprefix('fix: ')}"
         ]
     if not Path(target).exists():
