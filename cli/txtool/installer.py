@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from packaging.utils import canonicalize_name
@@ -36,7 +37,6 @@ from .results import EnvInstalled, ShimsPlaced, first, read
 from .specs import Wants, executable_sources, plugin_requirements
 from .steps import STEP_TYPES, CopyShims, InstallEnv, RemoveShims, Resolve, Stable
 from .tools import Generation, Tool, incomplete_by_tool, project
-from .verify import env_problem
 
 
 @dataclass
@@ -319,7 +319,10 @@ class Planner:
         same_python = opts.python is None or _find_python(opts.python) == old.python
         # A broken environment is rebuilt even when the pins are the same: never "up to
         # date"; so is one whose spec changed, so that the new spec is what is recorded.
-        fresh = same_python and wants == recorded and env_problem(old) is None
+        # Stat checks only (no interpreter started, no metadata read): every no-op upgrade
+        # pays for them; `txtool verify` also starts the interpreter.
+        damage = be.env_damage(Path(old.env), old.name, old.version)
+        fresh = same_python and wants == recorded and damage is None
         plan = self._build("upgrade", tool, wants, opts, old, old.pins if fresh else None)
         if not req.specifier and not latest:
             plan.kept_pin = recorded.pin

@@ -16,6 +16,7 @@ from .config import effective as effective_index
 from .environments import (
     Installed,
     distributions,
+    env_damage,
     env_python,
     find_python,
     inspect_env,
@@ -35,6 +36,7 @@ __all__ = [
     "UvBackend",
     "check_local_locations",
     "distributions",
+    "env_damage",
     "effective_index",
     "env_python",
     "find_python",
