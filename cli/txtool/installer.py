@@ -9,7 +9,6 @@ refuse with the command that fixes it.
 from __future__ import annotations
 
 import os
-import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -150,7 +149,7 @@ class Planner:
         return {p: t.name for t in self.tools.values() if t.name != tool for p in t.shims.values()}
 
     def _new_env(self, tool: str) -> str:
-        return str(self.loc.env_dir(tool, secrets.token_hex(4)))
+        return str(self.loc.env_dir(tool, os.urandom(4).hex()))
 
     def _build(
         self,
