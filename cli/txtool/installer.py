@@ -367,6 +367,8 @@ class Planner:
         old = self.tools.get(tool)
         if old is None:
             raise UsageError(f"{tool} is not installed")
+        # A tool without man pages has none to remove: no step, so no records to sync.
+        pages = manpages.step(self.state, old, "", _shim_mode())
         steps: list[Step] = [
             RemoveShims(
                 bin_dir=str(self.loc.bin_dir),
@@ -374,7 +376,7 @@ class Planner:
                 targets=old.targets,
                 keep_foreign=True,
             ),
-            manpages.step(self.state, old, "", _shim_mode()),
+            *([pages] if pages.old else []),
             PruneEnvs(
                 envs=[g.env for g in old.generations] or [old.env],
                 link=str(gens.current_link(self.loc, tool)),
