@@ -9,8 +9,8 @@ refuse with the command that fixes it.
 from __future__ import annotations
 
 import os
-import secrets
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from packaging.utils import canonicalize_name
@@ -36,7 +36,6 @@ from .results import EnvInstalled, ShimsPlaced, first, read
 from .specs import Wants, executable_sources, plugin_requirements
 from .steps import STEP_TYPES, CopyShims, InstallEnv, RemoveShims, Resolve, Stable
 from .tools import Generation, Tool, incomplete_by_tool, project
-from .verify import env_problem
 
 
 @dataclass
@@ -150,7 +149,7 @@ class Planner:
         return {p: t.name for t in self.tools.values() if t.name != tool for p in t.shims.values()}
 
     def _new_env(self, tool: str) -> str:
-        return str(self.loc.env_dir(tool, secrets.token_hex(4)))
+        return str(self.loc.env_dir(tool, os.urandom(4).hex()))
 
     def _build(
         self,
@@ -321,7 +320,10 @@ class Planner:
         same_python = opts.python is None or _find_python(opts.python) == old.python
         # A broken environment is rebuilt even when the pins are the same: never "up to
         # date"; so is one whose spec changed, so that the new spec is what is recorded.
-        fresh = same_python and wants == recorded and env_problem(old) is None
+        # Stat checks only (no interpreter started, no metadata read): every no-op upgrade
+        # pays for them; `txtool verify` also starts the interpreter.
+        damage = be.env_damage(Path(old.env), old.name, old.version)
+        fresh = same_python and wants == recorded and damage is None
         plan = self._build("upgrade", tool, wants, opts, old, old.pins if fresh else None)
         if not req.specifier and not latest:
             plan.kept_pin = recorded.pin
@@ -367,6 +369,8 @@ class Planner:
         old = self.tools.get(tool)
         if old is None:
             raise UsageError(f"{tool} is not installed")
+        # A tool without man pages has none to remove: no step, so no records to sync.
+        pages = manpages.step(self.state, old, "", _shim_mode())
         steps: list[Step] = [
             RemoveShims(
                 bin_dir=str(self.loc.bin_dir),
@@ -374,7 +378,7 @@ class Planner:
                 targets=old.targets,
                 keep_foreign=True,
             ),
-            manpages.step(self.state, old, "", _shim_mode()),
+            *([pages] if pages.old else []),
             PruneEnvs(
                 envs=[g.env for g in old.generations] or [old.env],
                 link=str(gens.current_link(self.loc, tool)),

@@ -20,6 +20,7 @@ failure is a warning, retried by the next command.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 from collections.abc import Awaitable, Callable, Sequence
@@ -254,10 +255,9 @@ class Service:
             )
 
         if everything:  # one batch: `rollback --all` undoes what this run upgraded
-            import secrets
             from dataclasses import replace
 
-            opts = replace(opts, batch=secrets.token_hex(4))
+            opts = replace(opts, batch=os.urandom(4).hex())
         return self._session(
             [Item(n, tool=_tool_of(n)) for n in tools],
             act,

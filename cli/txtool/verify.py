@@ -44,17 +44,10 @@ def _python_starts(env: Path) -> str | None:
 
 
 def env_problem(tool: Tool) -> str | None:
-    """What is broken in the tool's environment (missing, wrong version, dead interpreter)."""
-    env = Path(tool.env)
-    if not env.is_dir():
-        return f"environment {env} is missing"
-    try:
-        installed = be.inspect_env(env, tool.name)
-    except be.BackendError:
-        return f"{tool.name} is not installed in {env}"
-    if installed.version != tool.version:
-        return f"environment has {installed.version}, journal says {tool.version}"
-    return _python_starts(env)
+    """What is broken in the tool's environment (missing, wrong version, dead interpreter):
+    the stat checks the upgrade planner makes too, then the interpreter started for real."""
+    damage = be.env_damage(Path(tool.env), tool.name, tool.version)
+    return damage if damage is not None else _python_starts(Path(tool.env))
 
 
 def _requires_of_extra(dist: importlib.metadata.Distribution, extra: str) -> list[str]:

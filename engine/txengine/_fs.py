@@ -16,7 +16,6 @@ from __future__ import annotations
 import errno
 import os
 import re
-import secrets
 import shutil
 import stat
 import time
@@ -159,7 +158,7 @@ TEMP_MAX_AGE = 6 * 3600.0
 
 def temp_sibling(path: Path) -> Path:
     """A fresh temp name beside ``path`` for this process (see :func:`is_engine_temp`)."""
-    suffix = f".txengine-{os.getpid()}-{secrets.token_hex(4)}.tmp"
+    suffix = f".txengine-{os.getpid()}-{os.urandom(4).hex()}.tmp"
     name = path.name
     room = _NAME_MAX - 1 - len(suffix.encode())
     if len(name.encode()) > room:  # keep the name legal: NAME is only a hint
@@ -310,7 +309,7 @@ def stash(fs: FileSystem, path: Path, stash_path: Path, aside: Path | None = Non
     except OSError as e:
         if e.errno != errno.EXDEV:
             raise
-        target = aside or path.with_name(f".{path.name}.txengine-aside-{secrets.token_hex(4)}")
+        target = aside or path.with_name(f".{path.name}.txengine-aside-{os.urandom(4).hex()}")
         fs.rename(path, target)
     fs.fsync_dir(path.parent)
     fs.fsync_dir(target.parent)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
@@ -268,7 +267,9 @@ class Journal:
     @staticmethod
     def new_op_id() -> str:
         """A fresh operation id: 12 hex digits, the only shape a journal accepts."""
-        return secrets.token_hex(6)
+        # os.urandom is what secrets.token_hex reads; importing secrets would load hashlib's
+        # OpenSSL binding and random into every writing process for nothing else.
+        return os.urandom(6).hex()
 
     # -- appending ---------------------------------------------------------------------
 

@@ -110,3 +110,8 @@ def test_the_plan_names_the_step(tx) -> None:
     assert "link man pages" in out
     tx.install("txman==1.0")
     assert "remove man pages" in tx("uninstall", "txman", "--dry-run").stdout
+
+
+def test_an_uninstall_without_man_pages_has_no_man_pages_step(txdemo1) -> None:
+    out = txdemo1("uninstall", "txdemo", "--dry-run").stdout
+    assert "remove old shims" in out and "remove man pages" not in out

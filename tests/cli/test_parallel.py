@@ -71,6 +71,31 @@ def test_read_only_commands_import_no_installer(txdemo1, argv: list[str]) -> Non
         assert "txengine" not in loaded and "anyio" not in loaded
 
 
+@pytest.mark.parametrize("argv", [["uninstall", "txdemo"], ["upgrade", "txdemo"]])
+def test_mutating_commands_import_only_what_they_run(txdemo1, argv: list[str]) -> None:
+    """An uninstall starts no uv or pip (their runners stay unimported); neither it nor a
+    no-op upgrade reads package metadata (the planner stats the old environment) or imports
+    secrets (ids and names come from os.urandom)."""
+    tx = txdemo1
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "txtool", *argv],
+        env=tx.environ(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tx.root,
+    )
+    assert proc.returncode == OK, proc.stderr
+    loaded = {ln.rsplit("|", 1)[1].strip() for ln in proc.stderr.splitlines() if "|" in ln}
+    assert "txtool.installer" in loaded
+    assert not {"importlib.metadata", "secrets"} & loaded, argv
+    if argv[0] == "uninstall":
+        runners = {"txtool.backend.common", "txtool.backend.uv", "txtool.backend.pip"}
+        assert not runners & loaded, sorted(runners & loaded)
+    else:
+        assert "up to date" in proc.stdout
+
+
 def test_ctrl_c_while_waiting_for_a_busy_tool_stops_the_wait(txdemo1, reap) -> None:
     """A second upgrade of a tool waits for the first (it says for whom); Ctrl-C ends that
     wait at once with nothing changed, while the first goes on and completes."""

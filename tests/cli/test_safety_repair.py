@@ -86,3 +86,18 @@ def test_enospc_placing_a_copy_shim_leaves_no_temp(tx: Tx, full_bin: Path) -> No
     (full_bin / "filler").unlink()
     tx.install("txdemo==1.0", TXTOOL_SHIMS="copy")  # re-running is the fix
     assert tx.shim() == "txdemo 1.0 (helper 1.0)"
+
+
+def test_a_no_op_upgrade_checks_the_environment_without_starting_it(txdemo1: Tx) -> None:
+    """The planner's check of the old environment is stat calls: its interpreter (here a
+    wrapper that leaves a mark when it runs) is not started, and the upgrade is up to date."""
+    tx = txdemo1
+    (env,) = tx.envs("txdemo")
+    python = env / "bin" / "python"
+    real = os.path.realpath(python)
+    mark = tx.root / "python-ran"
+    python.unlink()
+    python.write_text(f'#!/bin/sh\ntouch {mark}\nexec {real} "$@"\n')
+    python.chmod(0o755)
+    assert "up to date" in tx("upgrade", "txdemo", *tx.index).stdout
+    assert not mark.exists(), "the no-op upgrade started the old environment's python"

@@ -9,13 +9,14 @@ txtool (PR_SET_PDEATHSIG, set between fork and exec) and waits for them in a wor
 
 from __future__ import annotations
 
+import importlib
 import os
+from typing import TYPE_CHECKING, Any
 
-from .common import Backend
-from .config import effective as effective_index
 from .environments import (
     Installed,
     distributions,
+    env_damage,
     env_python,
     find_python,
     inspect_env,
@@ -23,8 +24,32 @@ from .environments import (
 )
 from .errors import BackendError
 from .options import IndexOptions, check_local_locations, mask_url
-from .pip import PipBackend
-from .uv import UvBackend
+
+if TYPE_CHECKING:
+    from .common import Backend
+    from .config import effective as effective_index
+    from .pip import PipBackend
+    from .uv import UvBackend
+
+# What runs the tools (subprocesses, their pipes, the index configuration files) is imported
+# when a command first resolves or installs: an uninstall, a no-op upgrade's plan, the steps
+# that move shims and environments only read environments (PEP 562).
+_LAZY = {
+    "Backend": ("common", "Backend"),
+    "effective_index": ("config", "effective"),
+    "PipBackend": ("pip", "PipBackend"),
+    "UvBackend": ("uv", "UvBackend"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    where = _LAZY.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{where[0]}"), where[1])
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "Backend",
@@ -36,6 +61,7 @@ __all__ = [
     "check_local_locations",
     "distributions",
     "effective_index",
+    "env_damage",
     "env_python",
     "find_python",
     "get_backend",
@@ -47,6 +73,9 @@ __all__ = [
 
 def get_backend(name: str | None = None) -> Backend:
     """ "uv" | "pip" | None (TXTOOL_BACKEND, else uv when its binary is available, else pip)."""
+    from .pip import PipBackend
+    from .uv import UvBackend
+
     if name is None:
         name = os.environ.get("TXTOOL_BACKEND") or None
     if name is None:

@@ -50,6 +50,57 @@ def _site_packages(env: Path) -> list[Path]:
     return [p for p in candidates if p.is_dir()]
 
 
+def _dist_info_versions(env: Path, dist: str) -> set[str]:
+    """The versions the environment's ``*.dist-info`` directories name for ``dist`` (a
+    directory listing: no metadata is read, nothing is imported)."""
+    found = set()
+    for site in _site_packages(env):
+        for entry in os.listdir(site):
+            stem, dot, suffix = entry.rpartition(".")
+            name, dash, version = stem.partition("-")
+            if dot and dash and suffix == "dist-info" and canonicalize_name(name) == dist:
+                found.add(version)
+    return found
+
+
+def _interpreter_problem(env: Path) -> str | None:
+    """Why the environment's interpreter cannot start, from what a stat shows: its link
+    (or copy) resolves to no executable file, or pyvenv.cfg's ``home`` is gone (the base
+    interpreter was uninstalled or moved)."""
+    python = env_python(env)
+    target = Path(os.path.realpath(python))
+    if not target.is_file() or not os.access(target, os.X_OK):
+        return f"its Python {python} does not start (its target {target} is missing)"
+    try:
+        cfg = (env / "pyvenv.cfg").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return f"its Python {python} does not start ({env / 'pyvenv.cfg'} is missing)"
+    for line in cfg.splitlines():
+        key, eq, value = line.partition("=")
+        if eq and key.strip() == "home" and not Path(value.strip()).is_dir():
+            return f"its Python {python} does not start (its home {value.strip()} is missing)"
+    return None
+
+
+def env_damage(env: Path, dist: str, version: str) -> str | None:
+    """What is broken in a tool's environment, found without running it or reading any
+    metadata: the environment is missing, ``dist`` is missing or at another version than
+    ``version``, or its interpreter is dead. Costs a few stats when all is well; only a
+    doubtful version (a dist-info named otherwise) reads the metadata."""
+    env = Path(env)
+    if not env.is_dir():
+        return f"environment {env} is missing"
+    dist = canonicalize_name(dist)
+    if version not in _dist_info_versions(env, dist):
+        try:
+            installed = inspect_env(env, dist)
+        except BackendError:
+            return f"{dist} is not installed in {env}"
+        if installed.version != version:
+            return f"environment has {installed.version}, journal says {version}"
+    return _interpreter_problem(env)
+
+
 def distributions(env: Path) -> dict[str, importlib.metadata.Distribution]:
     """Every distribution installed in the environment, by canonical name (read, not run)."""
     import importlib.metadata  # here: ~20 ms of imports, paid only by what reads an env
