@@ -44,6 +44,21 @@ class Generation:
     started: float = 0.0
     meta: dict[str, Any] = field(default_factory=dict)  # that operation's meta
 
+    @property
+    def plugins(self) -> list[str]:
+        """Requirements resolved with the tool (``--with``, ``inject``)."""
+        return [str(p) for p in self.meta.get("plugins", ())]
+
+    @property
+    def apps_from(self) -> list[str]:
+        """Dependencies whose executables the tool exposes too."""
+        return [str(a) for a in self.meta.get("apps_from", ())]
+
+    @property
+    def include_deps(self) -> bool:
+        """Whether the tool exposes every dependency's executables."""
+        return bool(self.meta.get("include_deps", False))
+
     def to_json(self) -> dict[str, Any]:
         return {
             "generation": self.number,
@@ -58,21 +73,13 @@ class Generation:
 
 @dataclass
 class Tool:
+    """An installed tool: its current generation (what it runs, and what it was built
+    from), the kept ones, and how its shims and stable path expose the current one."""
+
     name: str
-    requirement: str
-    version: str
-    pins: list[str]
-    env: str
-    python: str
+    now: Generation  # the current generation
     shims: dict[str, str]  # executable name -> shim path
-    options: dict[str, Any]  # index options, python spec and backend it was installed with
-    op: str  # the operation that installed this version
-    launchers: dict[str, str] = field(default_factory=dict)  # executable name -> its launcher
     incomplete: OperationView | None = field(default=None)
-    plugins: list[str] = field(default_factory=list)  # requirements resolved with the tool
-    apps_from: list[str] = field(default_factory=list)  # dependencies whose executables it exposes
-    include_deps: bool = False  # it exposes every dependency's executables
-    number: int = 1  # the current generation
     generations: list[Generation] = field(default_factory=list)  # kept ones, current included
     pruned: list[Generation] = field(default_factory=list)  # seen in this journal, gone
     previous: int | None = None  # the generation current before the last change
@@ -82,6 +89,57 @@ class Tool:
     changed_by: str = ""  # the operation that made this generation current
     batch: str | None = None  # that operation's ``upgrade --all`` batch
     high: int = 0  # the highest generation number this tool has had
+
+    # What the current generation holds, under the names the rest of txtool reads.
+    @property
+    def requirement(self) -> str:
+        return self.now.requirement
+
+    @property
+    def version(self) -> str:
+        return self.now.version
+
+    @property
+    def pins(self) -> list[str]:
+        return self.now.pins
+
+    @property
+    def env(self) -> str:
+        return self.now.env
+
+    @property
+    def python(self) -> str:
+        return self.now.python
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """Index options, python spec, backend and source it was built with."""
+        return self.now.options
+
+    @property
+    def op(self) -> str:
+        """The operation that built the current generation."""
+        return self.now.op
+
+    @property
+    def launchers(self) -> dict[str, str]:
+        return self.now.launchers
+
+    @property
+    def number(self) -> int:
+        return self.now.number
+
+    @property
+    def plugins(self) -> list[str]:
+        return self.now.plugins
+
+    @property
+    def apps_from(self) -> list[str]:
+        return self.now.apps_from
+
+    @property
+    def include_deps(self) -> bool:
+        return self.now.include_deps
 
     @property
     def targets(self) -> dict[str, str]:
@@ -220,16 +278,8 @@ class Projector:
             previous = old.number
         return Tool(
             name=view.subject,
-            requirement=gen.requirement,
-            version=gen.version,
-            pins=gen.pins,
-            env=gen.env,
-            python=gen.python,
+            now=gen,
             shims=placed.shims if placed else {},
-            options=gen.options,
-            op=gen.op,
-            launchers=gen.launchers,
-            number=gen.number,
             generations=sorted(
                 [g for g in old.generations if g is not gen] + [gen] if old else [gen],
                 key=lambda g: g.number,
@@ -244,10 +294,6 @@ class Projector:
             changed_by=view.id,
             batch=view.meta.get("batch"),
             high=max(old.high if old else 0, gen.number),
-            # What the generation was built with: a rollback brings its plugins back too.
-            plugins=[str(p) for p in gen.meta.get("plugins", ())],
-            apps_from=[str(a) for a in gen.meta.get("apps_from", ())],
-            include_deps=bool(gen.meta.get("include_deps", False)),
         )
 
 
