@@ -48,21 +48,27 @@ def test_an_incomplete_operation_of_another_tool_is_left_to_its_command(txdemo1)
     tx.assert_clean()
 
 
-@pytest.mark.parametrize("argv", [["list"], ["status"], ["history"], ["--version"]])
-def test_read_only_commands_import_no_installer(txdemo1, argv: list[str]) -> None:
-    """What a read-only command loads (`python -X importtime`): the journal's reader, not the
-    installer, the steps, the backends or packaging."""
-    tx = txdemo1
+def _imported(tx, argv: list[str]) -> tuple[set[str], str]:
+    """The modules ``txtool ARGV`` loads (``python -X importtime``), and its stdout; it
+    must succeed."""
     proc = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "txtool", *argv],
         env=tx.environ(),
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
         cwd=tx.root,
     )
     assert proc.returncode == OK, proc.stderr
     loaded = {ln.rsplit("|", 1)[1].strip() for ln in proc.stderr.splitlines() if "|" in ln}
+    return loaded, proc.stdout
+
+
+@pytest.mark.parametrize("argv", [["list"], ["status"], ["history"], ["--version"]])
+def test_read_only_commands_import_no_installer(txdemo1, argv: list[str]) -> None:
+    """What a read-only command loads (`python -X importtime`): the journal's reader, not the
+    installer, the steps, the backends or packaging."""
+    loaded, _ = _imported(txdemo1, argv)
     heavy = {"txtool.installer", "txtool.service", "txtool.steps", "txtool.backend", "packaging"}
     assert loaded and not heavy & loaded, sorted(heavy & loaded)
     # Reading needs neither an event loop nor the lifecycle's machine library nor file locks.
@@ -76,24 +82,14 @@ def test_mutating_commands_import_only_what_they_run(txdemo1, argv: list[str]) -
     """An uninstall starts no uv or pip (their runners stay unimported); neither it nor a
     no-op upgrade reads package metadata (the planner stats the old environment) or imports
     secrets (ids and names come from os.urandom)."""
-    tx = txdemo1
-    proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "txtool", *argv],
-        env=tx.environ(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tx.root,
-    )
-    assert proc.returncode == OK, proc.stderr
-    loaded = {ln.rsplit("|", 1)[1].strip() for ln in proc.stderr.splitlines() if "|" in ln}
+    loaded, stdout = _imported(txdemo1, argv)
     assert "txtool.installer" in loaded
     assert not {"importlib.metadata", "secrets"} & loaded, argv
     if argv[0] == "uninstall":
         runners = {"txtool.backend.common", "txtool.backend.uv", "txtool.backend.pip"}
         assert not runners & loaded, sorted(runners & loaded)
     else:
-        assert "up to date" in proc.stdout
+        assert "up to date" in stdout
 
 
 def test_ctrl_c_while_waiting_for_a_busy_tool_stops_the_wait(txdemo1, reap) -> None:
