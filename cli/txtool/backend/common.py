@@ -178,6 +178,15 @@ def check_resolve(requests: Sequence[str], index: IndexOptions) -> None:
     check_local_locations(index)
 
 
+def some_pins(pins: list[str], requirement: str) -> list[str]:
+    """A resolver's answer, which names at least one distribution."""
+    if not pins:
+        raise BackendError(
+            f"cannot resolve {requirement}: resolver returned nothing", kind="failed"
+        )
+    return pins
+
+
 def check_install(pins: Sequence[str], index: IndexOptions) -> None:
     if not pins:
         raise BackendError("nothing to install", kind="invalid")

@@ -21,6 +21,7 @@ from .common import (
     empty_or_missing,
     pin,
     run,
+    some_pins,
     sorted_pins,
 )
 from .config import remember_secrets
@@ -132,11 +133,7 @@ class PipBackend:
                 kind="failed",
                 detail=out,
             ) from None
-        if not pins:
-            raise BackendError(
-                f"cannot resolve {requirement}: resolver returned nothing", kind="failed"
-            )
-        return sorted_pins(pins)
+        return sorted_pins(some_pins(pins, requirement))
 
     async def create_env(self, env: Path, python: str) -> None:
         env = Path(env)

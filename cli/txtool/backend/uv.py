@@ -16,10 +16,10 @@ from .common import (
     empty_or_missing,
     parse_pins,
     run,
+    some_pins,
 )
 from .config import remember_secrets
 from .environments import env_python
-from .errors import BackendError
 from .options import (
     IndexOptions,
     index_env,
@@ -159,12 +159,7 @@ class UvBackend:
                 stdin="".join(f"{r}\n" for r in (requirement, *plugins)).encode(),
                 message=_uv_message,
             )
-        pins = parse_pins(out)
-        if not pins:
-            raise BackendError(
-                f"cannot resolve {requirement}: resolver returned nothing", kind="failed"
-            )
-        return pins
+        return some_pins(parse_pins(out), requirement)
 
     async def create_env(self, env: Path, python: str) -> None:
         env = Path(env)
