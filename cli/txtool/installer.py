@@ -192,6 +192,7 @@ class Planner:
                 **common,
                 apps_from=list(wants.apps_from),
                 include_deps=wants.include_deps,
+                builds=str(self.loc.build_dir),
             ),
             *switch,
         ]

@@ -182,6 +182,11 @@ class Locations:
     def tools_dir(self) -> Path:
         return self.home / "tools"
 
+    @property
+    def build_dir(self) -> Path:
+        """Where new environments are built before they move to their own path (builds.py)."""
+        return self.home / "build"
+
     def env_dir(self, tool: str, env_id: str) -> Path:
         return self.tools_dir / tool / env_id
 

@@ -38,6 +38,7 @@ from txengine import (
 )
 
 from . import backend as be
+from . import builds
 from .backend.pins import is_rebuilt, pin_name
 from .generations import PruneEnvs, SwitchCurrent, UseGeneration, linked, links_refused
 from .generations import skipped as _skipped
@@ -188,6 +189,7 @@ class InstallEnv(Step, frozen=True):
     editable: bool = False  # the tool's own pin (a project directory) installed with -e
     apps_from: list[str] = []  # dependencies whose executables get shims too
     include_deps: bool = False  # every dependency's executables get shims too
+    builds: str = ""  # the home's build places (builds.py); empty: built at env itself
 
     def describe(self) -> str:
         return f"install {self.tool} into a new environment"
@@ -202,12 +204,12 @@ class InstallEnv(Step, frozen=True):
         ctx.fs.mkdir(env.parent, DIR_MODE)
         os.chmod(env.parent, DIR_MODE)  # not the umask's choice: no one else may add an env
         backend = be.get_backend(self.backend)
-        await backend.create_env(env, self.python)
-        ctx.failpoint("created", env)
-        editable = [self.tool] if self.editable else []
-        index = be.IndexOptions.from_dict(self.index)
-        await backend.install(env, resolved.pins, index, editable)
-        ctx.failpoint("installed", env)
+        if self.builds and backend.movable and builds.usable():
+            with builds.place(Path(self.builds), self.python, ctx.fs) as place:
+                await self._build(ctx, backend, place, resolved, movable=True)
+                builds.move(ctx.fs, place, env)
+        else:
+            await self._build(ctx, backend, env, resolved, movable=False)
         installed = be.inspect_env(env, self.tool)
         executables = _executables(env, installed)
         for dist in self._exposed_deps(resolved):
@@ -218,6 +220,16 @@ class InstallEnv(Step, frozen=True):
                 f"{self.tool} {installed.version} exposes no executables (no console or GUI scripts)"
             )
         return EnvInstalled(version=installed.version, executables=executables).record()
+
+    async def _build(
+        self, ctx: StepContext, backend: be.Backend, env: Path, resolved: Resolved, *, movable: bool
+    ) -> None:
+        await backend.create_env(env, self.python, movable=movable)
+        ctx.failpoint("created", env)
+        editable = [self.tool] if self.editable else []
+        index = be.IndexOptions.from_dict(self.index)
+        await backend.install(env, resolved.pins, index, editable)
+        ctx.failpoint("installed", env)
 
     def _exposed_deps(self, resolved: Resolved) -> list[str]:
         """The distributions besides the tool whose executables are asked for."""
@@ -238,6 +250,8 @@ class InstallEnv(Step, frozen=True):
             ctx.fs.rmtree(env)
         _remove_if_empty(ctx, env.parent)
         _remove_if_empty(ctx, env.parent.parent)
+        if self.builds:
+            builds.sweep(Path(self.builds), ctx.fs)  # a build killed before its move
 
 
 def _executables(env: Path, installed: be.Installed) -> dict[str, str]:

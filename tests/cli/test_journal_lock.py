@@ -179,7 +179,7 @@ def test_an_operation_of_a_live_txtool_shows_as_running(txdemo1, reap) -> None:
     tx = txdemo1
     proc = tx.spawn("upgrade", "txdemo@latest", failpoints="step.install-env.created=sleep:4")
     reap.append(proc)
-    tx.wait_for(lambda: len(tx.envs("txdemo")) == 2, what="the new environment")
+    tx.wait_for(tx.building, what="the new environment")
     status = tx("status", expect=OK)
     assert "RUNNING upgrade txdemo" in status.stdout and f"pid {proc.pid}" in status.stdout
     data = json.loads(tx("status", "--json", expect=OK).stdout)

@@ -98,7 +98,7 @@ def test_ctrl_c_while_waiting_for_a_busy_tool_stops_the_wait(txdemo1, reap) -> N
     tx = txdemo1
     busy = tx.spawn("upgrade", "txdemo@latest", failpoints="step.install-env.created=sleep:8")
     reap.append(busy)
-    tx.wait_for(lambda: len(tx.envs("txdemo")) == 2, what="the new environment")
+    tx.wait_for(tx.building, what="the new environment")
     waiting = tx.spawn("upgrade", "txdemo@latest")
     reap.append(waiting)
     assert waiting.stderr is not None

@@ -187,7 +187,7 @@ def _interrupted_upgrade(tx, reap) -> tuple[Path, str]:
     (old_env,) = tx.envs("txdemo")
     proc = tx.spawn("upgrade", "txdemo@latest", failpoints="step.install-env.created=sleep:3")
     reap.append(proc)
-    tx.wait_for(lambda: len(tx.envs("txdemo")) == 2, what="the new environment")
+    tx.wait_for(tx.building, what="the new environment")
     time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)

@@ -158,7 +158,7 @@ def test_rerunning_an_interrupted_upgrade_finishes_it(txdemo1, reap) -> None:
         "step.install-env.created",
         ["upgrade", "txdemo@latest"],
         signal.SIGINT,
-        lambda: len(tx.envs("txdemo")) == 2,
+        tx.building,
     )
     _, err = _finish(proc)
     assert proc.returncode == INCOMPLETE, err
@@ -179,7 +179,7 @@ def test_interrupting_several_names_reports_each(tx, reap) -> None:
         "step.install-env.created",
         argv,
         signal.SIGINT,
-        lambda: len(tx.envs("txdemo")) == 1,
+        tx.building,
     )
     out, err = _finish(proc)
     assert proc.returncode == INCOMPLETE, err
@@ -203,7 +203,7 @@ def test_sighup_does_not_stop_the_operation(txdemo1, reap) -> None:
         "step.install-env.created",
         ["upgrade", "txdemo@latest"],
         signal.SIGHUP,
-        lambda: len(tx.envs("txdemo")) == 2,
+        tx.building,
     )
     out, err = _finish(proc)
     assert proc.returncode == OK, err

@@ -156,6 +156,12 @@ class Tx:
         d = self.home / "tools" / tool
         return sorted(p for p in d.iterdir() if not p.is_symlink()) if d.is_dir() else []
 
+    def building(self) -> bool:
+        """Whether an environment is being built: it is in one of the home's build places
+        (``build/KEY-N``, cli/txtool/builds.py) until it moves to its own path."""
+        d = self.home / "build"
+        return d.is_dir() and any(p.is_dir() for p in d.iterdir())
+
     def digest(self, *, journal: bool = True) -> dict[str, str]:
         exclude = () if journal else (str(self.journal),)
         return _tree_digest(self.home, self.bin, exclude=exclude)

@@ -25,6 +25,8 @@ _WINDOWS = sys.platform == "win32"
 @runtime_checkable
 class Backend(Protocol):
     name: str
+    #: Whether an environment it builds can be renamed (``create_env(..., movable=True)``).
+    movable: bool
 
     async def resolve(
         self,
@@ -36,7 +38,7 @@ class Backend(Protocol):
         deps: bool = True,
     ) -> list[str]: ...
 
-    async def create_env(self, env: Path, python: str) -> None: ...
+    async def create_env(self, env: Path, python: str, *, movable: bool = False) -> None: ...
 
     async def install(
         self, env: Path, pins: Sequence[str], index: IndexOptions, editable: Sequence[str] = ()

@@ -84,6 +84,7 @@ class PipBackend:
     """Drives the pip of the interpreter running txtool, pointed at targets with `--python`."""
 
     name = "pip"
+    movable = False  # pip's scripts name their interpreter by the path they were built at
 
     def __init__(self) -> None:
         # The tool envs are made --without-pip, so txtool's own pip does the work (pip >= 22.3).
@@ -135,7 +136,9 @@ class PipBackend:
             ) from None
         return sorted_pins(some_pins(pins, requirement))
 
-    async def create_env(self, env: Path, python: str) -> None:
+    async def create_env(self, env: Path, python: str, *, movable: bool = False) -> None:
+        if movable:
+            raise BackendError("pip cannot build a movable environment", kind="failed")
         env = Path(env)
         empty_or_missing(env)
         cmd = [python, "-m", "venv", "--without-pip", os.fspath(env)]

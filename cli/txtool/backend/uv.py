@@ -116,6 +116,7 @@ class UvBackend:
     """Drives the uv binary shipped by the `uv` PyPI package."""
 
     name = "uv"
+    movable = True
 
     def __init__(self, uv: str | None = None) -> None:
         if uv is None:
@@ -161,10 +162,12 @@ class UvBackend:
             )
         return some_pins(parse_pins(out), requirement)
 
-    async def create_env(self, env: Path, python: str) -> None:
+    async def create_env(self, env: Path, python: str, *, movable: bool = False) -> None:
         env = Path(env)
         empty_or_missing(env)
         cmd = [self.uv, "venv", os.fspath(env), "--python", python, "--quiet"]
+        if movable:
+            cmd.append("--relocatable")
         with _no_project() as project:
             await run(
                 [*cmd, *self._common(project)],

@@ -1,0 +1,157 @@
+"""Build places: where a tool's new environment is built before it moves to its own path.
+
+uv remembers what it learnt about an interpreter (its prefix and install paths: a ``python``
+run of some 30 ms) under the interpreter's path. Every new environment of a tool has a path
+of its own (``tools/NAME/ID``), so uv would ask again at every install and upgrade. Built at
+one of a few stable places under the home (``build/KEY-0``, ``build/KEY-1``, ...) and then renamed to
+its own path, every build after a home's first finds uv's answer cached: for a place's path
+and a given base interpreter the answer is the same whatever the environment holds.
+
+The environment is built relocatable (``uv venv --relocatable``), so it works after the
+rename; its scripts then get their absolute interpreter back (a relocatable script starts
+through ``/bin/sh``, ``dirname`` and ``realpath``: some 2 ms at every start of a tool).
+
+A place is held by a ``flock`` on its lock file, which the kernel drops with its holder:
+builds of different tools at once each take a place of their own. What a killed build left
+in a place is removed by the next build there, or by :func:`sweep` when its operation is
+undone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+from txengine import FileSystem
+
+from .locations import make_dir
+
+#: What uv writes as a relocatable script's first lines; group 1 is the interpreter's name.
+_RELOCATABLE = re.compile(
+    rb"\A#!/bin/sh\n'''exec' \"\$\(dirname -- \"\$\(realpath -- \"\$0\"\)\"\)\"/'([^'/\n]+)'"
+    rb" \"\$0\" \"\$@\"\n' '''\n"
+)
+# Linux reads at most this much of a ``#!`` line (BINPRM_BUF_SIZE before 5.1); longer paths,
+# or paths with a space, go through /bin/sh as pip and uv do it.
+_SHEBANG_MAX = 127
+
+
+def usable() -> bool:
+    """Whether environments can be built at a place and moved (POSIX: flock, rename)."""
+    return os.name == "posix"
+
+
+@contextlib.contextmanager
+def place(root: Path, python: str, fs: FileSystem) -> Iterator[Path]:
+    """A free place under ``root`` to build an environment of ``python``, empty, held until
+    the block ends; whatever is still there then (the block failed before moving it away) is
+    removed, and so is the place's lock: a home keeps no trace of a build. Each base
+    interpreter has places of its own: uv's answer for a place's path is then never one about
+    another interpreter."""
+    key = hashlib.sha256(os.fsencode(python)).hexdigest()[:8]
+    for n in range(1024):
+        path = root / f"{key}-{n}"
+        fd = _take(path)
+        if fd is None:
+            continue
+        try:
+            if os.path.lexists(path):
+                fs.rmtree(path)  # left by a build that was killed
+            yield path
+        finally:
+            try:
+                if os.path.lexists(path):
+                    fs.rmtree(path)
+            finally:
+                _release(path, fd)
+        return
+    raise OSError(f"no free build place under {root}")
+
+
+def sweep(root: Path, fs: FileSystem) -> None:
+    """Remove what killed builds left in places no build holds now."""
+    if not usable() or not root.is_dir():
+        return
+    for name in sorted({p.name.removesuffix(".lock") for p in root.iterdir()}):
+        path = root / name
+        fd = _take(path)
+        if fd is not None:
+            try:
+                if os.path.lexists(path):
+                    fs.rmtree(path)
+            finally:
+                _release(path, fd)
+
+
+def _take(path: Path) -> int | None:
+    """The lock of the place ``path`` (a descriptor holding its ``flock``), or None when a
+    build holds it."""
+    import fcntl
+
+    lock = path.with_name(path.name + ".lock")
+    while True:
+        make_dir(path.parent, 0o700)
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        except FileNotFoundError:
+            continue  # the directory went with the last build's release: make it again
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        # A build that ended between our open and our flock removed the file we locked:
+        # a lock no one else can find. Another build may hold the file at that name now.
+        try:
+            held = os.path.samestat(os.stat(lock), os.fstat(fd))
+        except FileNotFoundError:
+            held = False
+        if held:
+            return fd
+        os.close(fd)
+
+
+def _release(path: Path, fd: int) -> None:
+    """Drop the place's lock, its file first (still held: see :func:`_take`), and the
+    directory of places once it is empty."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path.with_name(path.name + ".lock"))
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.rmdir(path.parent)
+
+
+def move(fs: FileSystem, built: Path, env: Path) -> None:
+    """Give the environment built at ``built`` its own path ``env``, and its scripts their
+    absolute interpreter there."""
+    fs.rename(built, env)
+    bin_dir = env / "bin"
+    for script in bin_dir.iterdir():
+        if script.is_symlink() or not script.is_file():
+            continue
+        with open(script, "rb") as f:
+            head = f.read(256)
+            found = _RELOCATABLE.match(head)
+            if found is None:
+                continue
+            body = f.read()
+        python = os.fsencode(bin_dir / os.fsdecode(found.group(1)))
+        data = shebang(python) + head[found.end() :] + body
+        mode = stat.S_IMODE(os.stat(script).st_mode)
+        tmp = script.with_name(f".{script.name}.txtool-abs")
+        fs.write_new(tmp, data, mode)
+        os.chmod(tmp, mode)  # the umask must not take the script's x bits
+        fs.replace(tmp, script)
+
+
+def shebang(python: bytes) -> bytes:
+    """The first line(s) that run a script with ``python``."""
+    if len(python) + 2 <= _SHEBANG_MAX and b" " not in python:
+        return b"#!" + python + b"\n"
+    quoted = python.replace(b"'", b"'\\''")
+    return b"#!/bin/sh\n'''exec' '" + quoted + b"' \"$0\" \"$@\"\n' '''\n"

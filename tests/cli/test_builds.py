@@ -1,0 +1,159 @@
+"""Environments are built at a stable place of the home and then moved to their own path
+(cli/txtool/builds.py): the tool works from there, its scripts name their own interpreter,
+builds at once take places of their own, and the home keeps no trace of a build."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from txcli import OK, Tx
+
+from txengine import FileSystem
+from txtool import builds
+from txtool.wheelhouse import build_wheel
+
+pytestmark = pytest.mark.skipif(not builds.usable(), reason="build places need POSIX flock")
+
+#: A child holding a place until its stdin closes: another process building at the same time.
+HOLD = """
+import sys
+from pathlib import Path
+from txengine import FileSystem
+from txtool import builds
+with builds.place(Path(sys.argv[1]), sys.argv[2], FileSystem()) as p:
+    p.mkdir()
+    print(p, flush=True)
+    sys.stdin.read()
+"""
+
+
+def _first_line(path: Path) -> str:
+    return path.read_bytes().split(b"\n", 1)[0].decode()
+
+
+def test_an_installed_tool_names_its_own_interpreter_and_leaves_no_build_place(
+    tx: Tx, tmp_path: Path
+) -> None:
+    # A data script (``#!python`` in the wheel) besides a console script: both are moved.
+    build_wheel(
+        tmp_path / "wheels",
+        "datatool",
+        "1.0",
+        console_scripts={"datatool": "datatool:main"},
+        files={
+            "datatool/__init__.py": "def main() -> None:\n    print('datatool 1.0')\n",
+            "datatool-1.0.data/scripts/datatool-raw": "#!python\nprint('raw 1.0')\n",
+        },
+    )
+    tx("install", "datatool", "--no-index", "--find-links", str(tmp_path / "wheels"))
+    (env,) = tx.envs("datatool")
+    for name in ("datatool", "datatool-raw"):
+        assert _first_line(env / "bin" / name) == f"#!{env}/bin/python"
+        assert tx.shim(name).endswith("1.0")
+    assert "relocatable = true" in (env / "pyvenv.cfg").read_text()
+    assert not (tx.home / "build").exists()
+
+
+def test_an_upgrade_is_built_in_place_and_moved(txdemo1: Tx) -> None:
+    tx = txdemo1
+    tx("upgrade", "txdemo@latest")
+    envs = tx.envs("txdemo")
+    assert len(envs) == 2
+    new = (tx.home / "tools" / "txdemo" / "current").resolve()
+    assert _first_line(new / "bin" / "txdemo") == f"#!{new}/bin/python"
+    assert tx.shim() == "txdemo 2.0 (helper 2.0)"
+    assert not (tx.home / "build").exists()
+    tx.assert_clean()
+
+
+def test_a_home_deeper_than_a_shebang_line_runs_its_tools(tmp_path: Path, wheelhouse: Path) -> None:
+    """Linux reads 127 bytes of a ``#!`` line: a longer interpreter path goes through
+    /bin/sh, as uv and pip write it."""
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    tx = Tx(deep, wheelhouse)
+    tx.install("txdemo==1.0")
+    (env,) = tx.envs("txdemo")
+    assert len(f"#!{env}/bin/python") > 127
+    assert _first_line(env / "bin" / "txdemo") == "#!/bin/sh"
+    assert tx.shim() == "txdemo 1.0 (helper 1.0)"
+
+
+def test_builds_at_once_take_places_of_their_own(tmp_path: Path) -> None:
+    root = tmp_path / "build"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(root), sys.executable],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        held = Path(holder.stdout.readline().strip())
+        assert held.parent == root
+        with builds.place(root, sys.executable, FileSystem()) as mine:
+            assert mine != held and mine.parent == root
+            mine.mkdir()
+            assert held.is_dir()  # the other build's place is left alone
+        assert not mine.exists() and held.is_dir()
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        assert holder.wait(timeout=30) == 0
+    assert not root.exists()  # the last build out removes the directory of places
+
+
+def test_what_a_killed_build_left_is_swept_but_not_a_live_build(tmp_path: Path) -> None:
+    root = tmp_path / "build"
+    killed = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(root), "/killed/python"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    live = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(root), "/live/python"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert killed.stdout is not None and live.stdout is not None
+        left = Path(killed.stdout.readline().strip())
+        busy = Path(live.stdout.readline().strip())
+        killed.kill()
+        killed.wait(timeout=30)
+        assert left.is_dir()  # a SIGKILL runs no clean-up
+        builds.sweep(root, FileSystem())
+        assert not left.exists() and not Path(f"{left}.lock").exists()
+        assert busy.is_dir()
+    finally:
+        assert live.stdin is not None
+        live.stdin.close()
+        assert live.wait(timeout=30) == 0
+    assert not root.exists()
+
+
+def test_a_failed_build_is_undone_and_a_killed_one_finished_by_a_rerun(tx: Tx) -> None:
+    failed = tx.install(
+        "txdemo==1.0", failpoints="step.install-env.installed=error:ENOSPC", expect=None
+    )
+    assert failed.returncode != OK and "every change was undone" in failed.stderr
+    assert tx.envs("txdemo") == [] and not (tx.home / "build").exists()
+    killed = tx.install("txdemo==1.0", failpoints="step.install-env.installed=kill", expect=None)
+    assert killed.returncode == -9
+    assert [p.name for p in (tx.home / "build").iterdir()] != []  # a SIGKILL cleans nothing
+    tx.install("txdemo==1.0")  # the re-run finishes the install
+    assert tx.shim() == "txdemo 1.0 (helper 1.0)"
+    assert not (tx.home / "build").exists()
+    tx.assert_clean()
+
+
+def test_a_long_interpreter_path_gets_a_sh_trampoline() -> None:
+    assert builds.shebang(b"/short/bin/python") == b"#!/short/bin/python\n"
+    spaced = builds.shebang(b"/with space/it's/bin/python")
+    assert spaced == b"#!/bin/sh\n'''exec' '/with space/it'\\''s/bin/python' \"$0\" \"$@\"\n' '''\n"
+    assert builds.shebang(b"/" + b"x" * 130).startswith(b"#!/bin/sh\n")
