@@ -169,9 +169,9 @@ def test_another_tool_finishes_while_one_is_inside_its_operation(
         ["install", "solo1==1.0"],
         TXENGINE_FAILPOINTS="step.install-env.created=sleep:8",
     )
-    tools_dir = world / "home" / "tools" / "solo1"
+    places = world / "home" / "build"  # its environment is built there (cli/txtool/builds.py)
     deadline = time.monotonic() + 60
-    while not (tools_dir.is_dir() and any(tools_dir.iterdir())):
+    while not (places.is_dir() and any(p.is_dir() for p in places.iterdir())):
         assert slow.poll() is None and time.monotonic() < deadline, slow.communicate()
         time.sleep(0.05)
     same = _spawn(world, solo_wheels, ["install", "solo1==1.0"])

@@ -41,12 +41,14 @@ def _running(pid: int) -> bool:
 
 @pytest.fixture
 def held(tx: Tx) -> Iterator[Index]:
-    """An index that holds any download once the new environment exists: install-env's
-    uv/pip is then blocked inside its window, with the environment half built."""
+    """An index that holds any download once the new environment exists (pip's at its own
+    path, uv's in a build place): install-env's uv/pip is then blocked inside its window,
+    with the environment half built."""
     tools = tx.home / "tools" / "txdemo"
 
     def in_install(path: str) -> bool:
-        return path.startswith("/files/") and tools.is_dir() and any(tools.iterdir())
+        built = tx.building() or (tools.is_dir() and any(tools.iterdir()))
+        return path.startswith("/files/") and built
 
     index = Index(tx.wheelhouse, hold=in_install)
     yield index
