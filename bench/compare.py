@@ -15,9 +15,11 @@ base commit) as the column ``before``, in the same rounds: before/after from one
 ``--cpu`` prints CPU time (user + system, the children waited for included) instead of
 wall time: on a loaded machine it moves far less from run to run.
 
-Commands: install (txdemo, 1.0 on offer), upgrade (2.0 added to the wheelhouse), no-op
-upgrade, list (one tool installed), uninstall, ``--version`` (beside ``python -c pass`` in
-txtool's interpreter, the start-up floor).
+Commands: install (txdemo, 1.0 on offer, into the round's fresh home), upgrade (2.0 added
+to the wheelhouse), no-op upgrade, list (one tool installed), uninstall, install again (the
+same install into the home that has built before: a user's every install after the first;
+txtool's first build in a home pays uv's interpreter query, cli/txtool/builds.py), ``--version``
+(beside ``python -c pass`` in txtool's interpreter, the start-up floor).
 """
 
 from __future__ import annotations
@@ -42,10 +44,22 @@ from _peers import (
     wheelhouse,
 )
 
-COMMANDS = ("install", "upgrade", "no-op upgrade", "list", "uninstall", "--version")
+COMMANDS = (
+    "install",
+    "upgrade",
+    "no-op upgrade",
+    "list",
+    "uninstall",
+    "install again",
+    "--version",
+)
+#: Commands run as another one is: "install again" is an install into the home the round
+#: has used (as a user's every install after the first), where "install" is a home's first.
+SAME_AS = {"install again": "install"}
 
 
 def argv(peers: Peers, tool: str, command: str, wh: Path) -> list[str]:
+    command = SAME_AS.get(command, command)
     index = ["--no-index", "--find-links", str(wh)]
     if tool in ("txtool", "before"):
         prefix = peers.txtool if tool == "txtool" else peers.before
