@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -101,6 +102,41 @@ def test_inspect_missing(tmp_path: Path) -> None:
     with pytest.raises(BackendError) as ei:
         inspect_env(tmp_path, "txdemo")
     assert ei.value.kind == "not-found"
+
+
+async def test_inspect_reads_what_importlib_metadata_reads(
+    python: str, index: IndexOptions, tmp_path: Path
+) -> None:
+    """inspect_env reads the dist-info itself (no importlib.metadata): on a real environment
+    it finds what importlib.metadata finds; an environment holding a distribution twice is
+    reported, not read at random."""
+    import importlib.metadata
+
+    uv = get_backend("uv")
+    env = tmp_path / "env"
+    await uv.create_env(env, python)
+    await uv.install(env, ["multitool==2.0"], index)
+    (site,) = env.glob("lib/python*/site-packages")
+    (info,) = site.glob("multitool-*.dist-info")
+    # What the INI format also allows. A new file: uv links the installed one from its cache.
+    eps = info / "entry_points.txt"
+    text = eps.read_text().replace(
+        "[console_scripts]", "# a comment\n[console_scripts]\n\n  spaced = multitool:main  "
+    )
+    eps.unlink()
+    eps.write_text(text)
+    (d,) = importlib.metadata.distributions(path=[str(site)], name="multitool")
+    got = inspect_env(env, "multitool")
+    assert got.version == d.version == "2.0"
+    for group, found in (
+        ("console_scripts", got.console_scripts),
+        ("gui_scripts", got.gui_scripts),
+    ):
+        assert found == {ep.name: ep.value for ep in d.entry_points if ep.group == group}
+    assert got.console_scripts["spaced"] == "multitool:main"
+    shutil.copytree(info, site / "multitool-1.0.dist-info")
+    with pytest.raises(BackendError, match="more than once"):
+        inspect_env(env, "multitool")
 
 
 # ----------------------------------------------------------------------------- both backends
