@@ -26,8 +26,12 @@ import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from txengine import FileSystem
+
+if TYPE_CHECKING:
+    from .backend import Backend
 
 from .locations import make_dir
 
@@ -46,31 +50,71 @@ def usable() -> bool:
     return os.name == "posix"
 
 
+#: Places made ready ahead of their build by :func:`prepare`: (root, python, tool) -> the
+#: place and the descriptor that holds its lock.
+_ready: dict[tuple[Path, str, str], tuple[Path, int]] = {}
+
+
 @contextlib.contextmanager
-def place(root: Path, python: str, fs: FileSystem) -> Iterator[Path]:
-    """A free place under ``root`` to build an environment of ``python``, empty, held until
-    the block ends; whatever is still there then (the block failed before moving it away) is
-    removed, and so is the place's lock: a home keeps no trace of a build. Each base
-    interpreter has places of its own: uv's answer for a place's path is then never one about
-    another interpreter."""
+def place(root: Path, python: str, tool: str, fs: FileSystem) -> Iterator[tuple[Path, bool]]:
+    """A free place under ``root`` to build ``tool``'s environment of ``python``, held until
+    the block ends, and whether its (empty) environment is made already (:func:`prepare`);
+    whatever is still there at the end (the block failed before moving it away) is removed,
+    and so is the place's lock: a home keeps no trace of a build."""
+    ready = _ready.pop((root, python, tool), None)
+    path, fd = ready or _free(root, python)
+    try:
+        if ready is None and os.path.lexists(path):
+            fs.rmtree(path)  # left by a build that was killed
+        yield path, ready is not None
+    finally:
+        _drop(path, fd, fs)
+
+
+async def prepare(root: Path, python: str, tool: str, backend: Backend, fs: FileSystem) -> None:
+    """Take a place and make the empty environment in it now, while the resolver runs: the
+    build of ``tool`` that follows in this process finds it ready. Only ever a head start:
+    whatever fails here is left to the build to meet again (and report)."""
+    path, fd = _free(root, python)
+    try:
+        if os.path.lexists(path):
+            fs.rmtree(path)
+        await backend.create_env(path, python, movable=True)
+    except Exception:
+        _drop(path, fd, fs)
+        return
+    except BaseException:
+        _drop(path, fd, fs)
+        raise
+    _ready[(root, python, tool)] = (path, fd)
+
+
+def release_ready(fs: FileSystem) -> None:
+    """Give back the places :func:`prepare` made that no build took (the resolution found
+    nothing new, or the operation stopped before its build)."""
+    while _ready:
+        _, (path, fd) = _ready.popitem()
+        _drop(path, fd, fs)
+
+
+def _free(root: Path, python: str) -> tuple[Path, int]:
+    """A place no build holds, and its lock. Each base interpreter has places of its own:
+    uv's answer for a place's path is then never one about another interpreter."""
     key = hashlib.sha256(os.fsencode(python)).hexdigest()[:8]
     for n in range(1024):
         path = root / f"{key}-{n}"
         fd = _take(path)
-        if fd is None:
-            continue
-        try:
-            if os.path.lexists(path):
-                fs.rmtree(path)  # left by a build that was killed
-            yield path
-        finally:
-            try:
-                if os.path.lexists(path):
-                    fs.rmtree(path)
-            finally:
-                _release(path, fd)
-        return
+        if fd is not None:
+            return path, fd
     raise OSError(f"no free build place under {root}")
+
+
+def _drop(path: Path, fd: int, fs: FileSystem) -> None:
+    try:
+        if os.path.lexists(path):
+            fs.rmtree(path)
+    finally:
+        _release(path, fd)
 
 
 def sweep(root: Path, fs: FileSystem) -> None:

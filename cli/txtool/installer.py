@@ -184,6 +184,7 @@ class Planner:
                 current=current,
                 **common,
                 plugins=list(wants.plugins),
+                prepare=str(self.loc.build_dir) if current is None else "",
             ),
             InstallEnv(
                 tool=tool,

@@ -32,6 +32,7 @@ import anyio
 from packaging.utils import canonicalize_name
 
 from txengine import (
+    FileSystem,
     Interrupted,
     Journal,
     JournalError,
@@ -45,8 +46,8 @@ from txengine import (
     interruptible,
 )
 
+from . import builds, names
 from . import messages as msg
-from . import names
 from .errors import NeedsResume, UsageError, code_of
 from .exitcodes import FAILED, INCOMPLETE, INTERRUPTED, OK
 from .installer import Installer, Options, Outcome, Plan, outcome
@@ -443,6 +444,7 @@ class Service:
                     self._settle_interrupted(session, report)
                 self._compact(journal, report)
         finally:
+            builds.release_ready(FileSystem())  # made for a build that did not come
             journal.close()
         if self.guard.received and report.code == OK:
             report.late_signal = self.guard.received[0]

@@ -22,6 +22,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import anyio
 import msgspec
 
 from txengine import (
@@ -135,6 +136,9 @@ class Resolve(Step, frozen=True):
     backend: str
     current: list[str] | None = None
     plugins: list[str] = []  # resolved together with the tool, so that the pins cover them
+    #: The home's build places (builds.py) when a build follows whatever the resolver says
+    #: (not an upgrade's, which may find nothing new): its environment is made meanwhile.
+    prepare: str = ""
 
     def describe(self) -> str:
         return " ".join(["resolve", self.requirement, *(f"--with {p}" for p in self.plugins)])
@@ -171,10 +175,32 @@ class Resolve(Step, frozen=True):
         if ctx.recorded is not None:
             return ctx.recorded  # resolution is not repeatable: a resume installs these pins
         ctx.failpoint("start")
-        return (await self.resolved()).record()
+        backend = be.get_backend(self.backend)
+        if not (self.prepare and backend.movable and builds.usable()):
+            return (await self.resolved()).record()
+        # The resolver and the making of the environment, at once; the resolver's error is
+        # raised as itself (a task group would wrap it).
+        outcome: list[Resolved | Exception] = []
+
+        async def resolving() -> None:
+            try:
+                outcome.append(await self.resolved())
+            except Exception as e:
+                outcome.append(e)
+                tg.cancel_scope.cancel()  # no build follows: the environment is not wanted
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(
+                builds.prepare, Path(self.prepare), self.python, self.tool, backend, ctx.fs
+            )
+            tg.start_soon(resolving)
+        if isinstance(outcome[0], Exception):
+            raise outcome[0]
+        return outcome[0].record()
 
     async def revert(self, ctx: StepContext, result: Result | None) -> None:
-        return None  # nothing on disk
+        if self.prepare:
+            builds.sweep(Path(self.prepare), ctx.fs)  # an environment made for a killed run
 
 
 class InstallEnv(Step, frozen=True):
@@ -205,8 +231,8 @@ class InstallEnv(Step, frozen=True):
         os.chmod(env.parent, DIR_MODE)  # not the umask's choice: no one else may add an env
         backend = be.get_backend(self.backend)
         if self.builds and backend.movable and builds.usable():
-            with builds.place(Path(self.builds), self.python, ctx.fs) as place:
-                await self._build(ctx, backend, place, resolved, movable=True)
+            with builds.place(Path(self.builds), self.python, self.tool, ctx.fs) as (place, made):
+                await self._build(ctx, backend, place, resolved, movable=True, made=made)
                 builds.move(ctx.fs, place, env)
         else:
             await self._build(ctx, backend, env, resolved, movable=False)
@@ -222,9 +248,17 @@ class InstallEnv(Step, frozen=True):
         return EnvInstalled(version=installed.version, executables=executables).record()
 
     async def _build(
-        self, ctx: StepContext, backend: be.Backend, env: Path, resolved: Resolved, *, movable: bool
+        self,
+        ctx: StepContext,
+        backend: be.Backend,
+        env: Path,
+        resolved: Resolved,
+        *,
+        movable: bool,
+        made: bool = False,
     ) -> None:
-        await backend.create_env(env, self.python, movable=movable)
+        if not made:
+            await backend.create_env(env, self.python, movable=movable)
         ctx.failpoint("created", env)
         editable = [self.tool] if self.editable else []
         index = be.IndexOptions.from_dict(self.index)

@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from txengine import FileSystem
 from txtool import builds
-with builds.place(Path(sys.argv[1]), sys.argv[2], FileSystem()) as p:
+with builds.place(Path(sys.argv[1]), sys.argv[2], "tool", FileSystem()) as (p, made):
     p.mkdir()
     print(p, flush=True)
     sys.stdin.read()
@@ -94,7 +94,8 @@ def test_builds_at_once_take_places_of_their_own(tmp_path: Path) -> None:
         assert holder.stdout is not None
         held = Path(holder.stdout.readline().strip())
         assert held.parent == root
-        with builds.place(root, sys.executable, FileSystem()) as mine:
+        with builds.place(root, sys.executable, "tool", FileSystem()) as (mine, made):
+            assert not made
             assert mine != held and mine.parent == root
             mine.mkdir()
             assert held.is_dir()  # the other build's place is left alone
@@ -157,3 +158,17 @@ def test_a_long_interpreter_path_gets_a_sh_trampoline() -> None:
     spaced = builds.shebang(b"/with space/it's/bin/python")
     assert spaced == b"#!/bin/sh\n'''exec' '/with space/it'\\''s/bin/python' \"$0\" \"$@\"\n' '''\n"
     assert builds.shebang(b"/" + b"x" * 130).startswith(b"#!/bin/sh\n")
+
+
+def test_an_install_whose_resolution_fails_leaves_no_environment_made_meanwhile(tx: Tx) -> None:
+    """An install makes its empty environment while the resolver runs (Resolve.prepare):
+    a resolution that fails takes it back with it."""
+    proc = tx.install("txdemo==9.9", expect=None)
+    assert proc.returncode != OK and "txdemo==9.9" in proc.stderr
+    assert not (tx.home / "build").exists()
+    assert tx.envs("txdemo") == []
+    killed = tx.install("txdemo==1.0", failpoints="journal.before.step-done#1=kill", expect=None)
+    assert killed.returncode == -9  # after the resolve, before its record: a place is left
+    assert any(p.is_dir() for p in (tx.home / "build").iterdir())
+    tx("resume", "--revert")
+    assert not (tx.home / "build").exists()
