@@ -44,7 +44,23 @@ class _RootParser(_Parser):
         return overview(self)  # one screen; `txtool help` has the rest
 
 
-def _parser() -> argparse.ArgumentParser:
+class _Unbuilt:
+    """What a command's block of :func:`_parser` builds when another command was typed:
+    nothing (every call and attribute is a no-op)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: self
+
+    def __setattr__(self, name: str, value: object) -> None:
+        pass
+
+
+_UNBUILT: Any = _Unbuilt()
+
+
+def _parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; ``only``: just that command's part of it (argparse and its
+    gettext lookups cost some 4 ms for the 26 commands), the whole one if it has none."""
     p = _RootParser(
         prog="txtool",
         description="Install Python command-line tools, each in its own environment, "
@@ -56,6 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     def cmd(
         name: str, help_: str, json_: bool = True, *, parent: Any = sub, group: str = ""
     ) -> argparse.ArgumentParser:
+        if parent is _UNBUILT or (only is not None and parent is sub and name != only):
+            return _UNBUILT  # type: ignore[no-any-return]
         from .helptext import epilog
 
         sp: argparse.ArgumentParser = parent.add_parser(
@@ -252,7 +270,16 @@ def _parser() -> argparse.ArgumentParser:
 
     sp = cmd("help", "show a command's help, or a topic: env, exit-codes", json_=False)
     sp.add_argument("topic", nargs="*", metavar="COMMAND|TOPIC", help="e.g. install, env")
+    if only is not None and only not in sub.choices:
+        return _parser()  # a typo or an option first: the whole parser answers it
     return p
+
+
+def _command_word(argv: Sequence[str] | None) -> str | None:
+    """The command typed (the first word: the root parser's only options are --help and
+    --version), for :func:`_parser`."""
+    words = sys.argv[1:] if argv is None else argv
+    return words[0] if words and not words[0].startswith("-") else None
 
 
 def main(argv: Sequence[str] | None = None, *, restore_signals: bool = True) -> int:
@@ -288,7 +315,7 @@ def _main(argv: Sequence[str] | None) -> int:
         from .completions import complete
 
         complete(_parser())  # the shell's Tab (see completions.py): answered, then exit
-    args = _parser().parse_args(argv)
+    args = _parser(_command_word(argv)).parse_args(argv)
     if args.command is None:
         _parser().print_help()
         return USAGE
