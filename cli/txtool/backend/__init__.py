@@ -72,22 +72,33 @@ __all__ = [
 
 
 def get_backend(name: str | None = None) -> Backend:
-    """ "uv" | "pip" | None (TXTOOL_BACKEND, else uv when its binary is available, else pip)."""
-    from .pip import PipBackend
-    from .uv import UvBackend
+    """ "uv" | "pip" | None (TXTOOL_BACKEND, else uv when its binary is available, else pip).
 
+    Each backend's module is imported only when it is the one asked for."""
     if name is None:
         name = os.environ.get("TXTOOL_BACKEND") or None
     if name is None:
         try:
-            return UvBackend()
+            return _uv()
         except (ImportError, FileNotFoundError):
-            return PipBackend()
+            return _pip()
     if name == "uv":
         try:
-            return UvBackend()
+            return _uv()
         except (ImportError, FileNotFoundError) as e:
             raise BackendError(f"the uv backend is not available: {e}", kind="failed") from None
     if name == "pip":
-        return PipBackend()
+        return _pip()
     raise ValueError(f"unknown backend {name!r} (expected 'uv' or 'pip')")
+
+
+def _uv() -> Backend:
+    from .uv import UvBackend
+
+    return UvBackend()
+
+
+def _pip() -> Backend:
+    from .pip import PipBackend
+
+    return PipBackend()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tempfile
@@ -112,6 +113,15 @@ def _no_project() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+@functools.cache
+def _uv_bin() -> str:
+    """The uv binary of the `uv` package, looked up once (its search reads sysconfig's
+    paths: ~1 ms, and every step asks for its backend)."""
+    from uv import find_uv_bin
+
+    return os.fspath(find_uv_bin())
+
+
 class UvBackend:
     """Drives the uv binary shipped by the `uv` PyPI package."""
 
@@ -119,11 +129,7 @@ class UvBackend:
     movable = True
 
     def __init__(self, uv: str | None = None) -> None:
-        if uv is None:
-            from uv import find_uv_bin
-
-            uv = find_uv_bin()
-        self.uv = os.fspath(uv)
+        self.uv = os.fspath(uv) if uv is not None else _uv_bin()
 
     def _common(self, project: str) -> list[str]:
         return ["--color", "never", "--project", project]
