@@ -172,3 +172,21 @@ def test_an_install_whose_resolution_fails_leaves_no_environment_made_meanwhile(
     assert any(p.is_dir() for p in (tx.home / "build").iterdir())
     tx("resume", "--revert")
     assert not (tx.home / "build").exists()
+
+
+def test_uv_asks_a_place_s_interpreter_once_for_every_later_build(tx: Tx, tmp_path: Path) -> None:
+    """What the places are for: uv keeps what it learnt about an interpreter under the
+    interpreter's path. Builds at a place of the home add no entry after the first one;
+    every new environment at a path of its own would add one (a ~30 ms ``python`` run)."""
+    cache = tmp_path / "uv-cache"
+
+    def entries() -> set[Path]:
+        return set(cache.glob("interpreter-v*/**/*.msgpack"))
+
+    tx.install("txdemo==1.0", UV_CACHE_DIR=str(cache))
+    first = entries()
+    assert first  # uv caches interpreters there (else this test checks nothing)
+    tx("upgrade", "txdemo@latest", *tx.index, UV_CACHE_DIR=str(cache))
+    tx("reinstall", "txdemo", UV_CACHE_DIR=str(cache))
+    assert len(tx.envs("txdemo")) == 3
+    assert entries() == first
