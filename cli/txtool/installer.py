@@ -13,8 +13,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from packaging.utils import canonicalize_name
-
 from txengine import (
     Engine,
     JournalState,
@@ -32,6 +30,7 @@ from . import manpages, names, sources
 from .errors import InTheWay, NeedsResume, UsageError
 from .generations import PruneEnvs, SwitchCurrent, UseGeneration
 from .locations import Locations
+from .names import canonical
 from .results import EnvInstalled, ShimsPlaced, first, read
 from .specs import Wants, executable_sources, plugin_requirements
 from .steps import STEP_TYPES, CopyShims, InstallEnv, RemoveShims, Resolve, Stable
@@ -271,7 +270,7 @@ class Planner:
 
     def install(self, spec: str, opts: Options) -> Plan | Outcome:
         req = names.requirement(spec)  # NAME@latest is NAME: installing is the newest already
-        tool = canonicalize_name(req.name)
+        tool = canonical(req.name)
         self._check_incomplete(tool)
         old = self.tools.get(tool)
         if old is not None and not opts.force:
@@ -295,7 +294,7 @@ class Planner:
 
     def check_upgradable(self, name: str) -> str:
         """The tool's canonical name, if upgrade can act on it (installed, or incomplete)."""
-        tool = canonicalize_name(names.requirement(name).name)
+        tool = canonical(names.requirement(name).name)
         if tool not in self.tools and tool not in self.incomplete:
             raise UsageError(f"{tool} is not installed (install it with `txtool install {tool}`)")
         return tool
@@ -311,7 +310,7 @@ class Planner:
         recorded extras unless it names others), ``NAME@latest`` lifts its pin."""
         latest = names.is_latest(name)
         req = names.requirement(name)
-        tool = canonicalize_name(req.name)
+        tool = canonical(req.name)
         old = self._installed(tool)
         recorded = _wants(old)
         wants = recorded.respecified(req, latest=latest)

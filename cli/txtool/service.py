@@ -29,7 +29,6 @@ from types import FrameType
 from typing import Any, Literal
 
 import anyio
-from packaging.utils import canonicalize_name
 
 from txengine import (
     Interrupted,
@@ -51,7 +50,7 @@ from .errors import NeedsResume, UsageError, code_of
 from .exitcodes import FAILED, INCOMPLETE, INTERRUPTED, OK
 from .installer import Installer, Options, Outcome, Plan, outcome
 from .locations import Locations
-from .names import BadName
+from .names import BadName, canonical
 from .output import Reporter
 from .reading import read_state
 from .steps import check_journal
@@ -624,7 +623,7 @@ def _every_tool(session: _Session) -> list[Item]:
 
 
 def _tool_of(spec: str) -> str:
-    return canonicalize_name(names.requirement(spec).name)
+    return canonical(names.requirement(spec).name)
 
 
 def _nothing_to_undo(view: OperationView) -> bool:

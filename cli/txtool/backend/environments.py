@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from packaging.utils import canonicalize_name
-
+from ..names import canonical
 from .errors import BackendError
 
 if TYPE_CHECKING:
@@ -58,7 +57,7 @@ def _dist_info_versions(env: Path, dist: str) -> set[str]:
         for entry in os.listdir(site):
             stem, dot, suffix = entry.rpartition(".")
             name, dash, version = stem.partition("-")
-            if dot and dash and suffix == "dist-info" and canonicalize_name(name) == dist:
+            if dot and dash and suffix == "dist-info" and canonical(name) == dist:
                 found.add(version)
     return found
 
@@ -90,7 +89,7 @@ def env_damage(env: Path, dist: str, version: str) -> str | None:
     env = Path(env)
     if not env.is_dir():
         return f"environment {env} is missing"
-    dist = canonicalize_name(dist)
+    dist = canonical(dist)
     if version not in _dist_info_versions(env, dist):
         try:
             installed = inspect_env(env, dist)
@@ -107,13 +106,13 @@ def distributions(env: Path) -> dict[str, importlib.metadata.Distribution]:
 
     paths = [str(p) for p in _site_packages(Path(env))]
     found = importlib.metadata.distributions(path=paths) if paths else ()
-    return {canonicalize_name(d.metadata["Name"]): d for d in found if d.metadata["Name"]}
+    return {canonical(d.metadata["Name"]): d for d in found if d.metadata["Name"]}
 
 
 def inspect_env(env: Path, dist: str) -> Installed:
     """Read an installed distribution's version and entry points without running the env."""
     env = Path(env)
-    d = distributions(env).get(canonicalize_name(dist))
+    d = distributions(env).get(canonical(dist))
     if d is None:
         raise BackendError(f"{dist} is not installed in {env}", kind="not-found")
     eps = d.entry_points
@@ -121,7 +120,7 @@ def inspect_env(env: Path, dist: str) -> Installed:
     console = {ep.name: ep.value for ep in eps if ep.group == "console_scripts"}
     gui = {ep.name: ep.value for ep in eps if ep.group == "gui_scripts"}
     return Installed(
-        name=canonicalize_name(dist),
+        name=canonical(dist),
         version=d.version,
         console_scripts=console,
         gui_scripts=gui,
