@@ -12,10 +12,11 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 from urllib.parse import unquote, urlsplit
+
+import msgspec
 
 from . import backend as be
 from . import names
@@ -35,8 +36,7 @@ _PROJECT_FILES = ("pyproject.toml", "setup.py")
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
-@dataclass(frozen=True)
-class Source:
+class Source(msgspec.Struct, frozen=True):
     """Where the tool is installed from. ``location``: the absolute path of a local source,
     else the URL (None for an index: the index options say which)."""
 
@@ -127,8 +127,7 @@ def _wheel_name(url: str) -> str | None:
         raise UsageError(f"invalid source {filename!r}: {e}") from None
 
 
-@dataclass(frozen=True)
-class Probe:
+class Probe(msgspec.Struct, frozen=True):
     """What the resolver needs to name an unnamed source: the command's own choices."""
 
     python: str | None = None

@@ -12,8 +12,9 @@ until ``uninject``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from . import names
 from .errors import UsageError
@@ -28,8 +29,7 @@ def _spec(name: str, extras: Iterable[str], specifier: str, url: str | None = No
     return f"{name}{extra} @ {url}" if url else f"{name}{extra}{specifier}"
 
 
-@dataclass(frozen=True)
-class Wants:
+class Wants(msgspec.Struct, frozen=True):
     """The recorded request of one tool."""
 
     requirement: str  # the spec: "black[d]<26"
@@ -76,7 +76,9 @@ class Wants:
             specifier = ""
         else:
             specifier = str(old.specifier)
-        return replace(self, requirement=_spec(req.name, extras, specifier, req.url))
+        return msgspec.structs.replace(
+            self, requirement=_spec(req.name, extras, specifier, req.url)
+        )
 
     def injected(self, reqs: Sequence[Requirement], *, include_apps: bool) -> Wants:
         """With ``reqs`` as plugins too (a plugin named again takes its new spec)."""
@@ -85,12 +87,14 @@ class Wants:
         apps = list(self.apps_from)
         if include_apps:
             apps += [n for n in added if n not in apps]
-        return replace(self, plugins=(*kept, *added.values()), apps_from=tuple(apps))
+        return msgspec.structs.replace(
+            self, plugins=(*kept, *added.values()), apps_from=tuple(apps)
+        )
 
     def uninjected(self, dists: Sequence[str]) -> Wants:
         """Without the plugins named ``dists`` (canonical names), nor their executables."""
         gone = set(dists)
-        return replace(
+        return msgspec.structs.replace(
             self,
             plugins=tuple(p for p in self.plugins if canonical(names.parsed(p).name) not in gone),
             apps_from=tuple(a for a in self.apps_from if a not in gone),

@@ -72,22 +72,22 @@ __all__ = [
 
 
 def get_backend(name: str | None = None) -> Backend:
-    """ "uv" | "pip" | None (TXTOOL_BACKEND, else uv when its binary is available, else pip)."""
-    from .pip import PipBackend
-    from .uv import UvBackend
+    """ "uv" | "pip" | None (TXTOOL_BACKEND, else uv when its binary is available, else pip).
 
+    Each backend's module is imported only when it is the one returned: the pip backend's
+    (its config readers: tomllib, configparser) is not for a uv command."""
     if name is None:
         name = os.environ.get("TXTOOL_BACKEND") or None
-    if name is None:
-        try:
-            return UvBackend()
-        except (ImportError, FileNotFoundError):
-            return PipBackend()
-    if name == "uv":
+    if name not in (None, "uv", "pip"):
+        raise ValueError(f"unknown backend {name!r} (expected 'uv' or 'pip')")
+    if name != "pip":
+        from .uv import UvBackend
+
         try:
             return UvBackend()
         except (ImportError, FileNotFoundError) as e:
-            raise BackendError(f"the uv backend is not available: {e}", kind="failed") from None
-    if name == "pip":
-        return PipBackend()
-    raise ValueError(f"unknown backend {name!r} (expected 'uv' or 'pip')")
+            if name == "uv":
+                raise BackendError(f"the uv backend is not available: {e}", kind="failed") from None
+    from .pip import PipBackend
+
+    return PipBackend()

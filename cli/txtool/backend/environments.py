@@ -6,9 +6,10 @@ import os
 import re
 import shutil
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import msgspec
 
 from ..names import canonical
 from .errors import BackendError
@@ -19,14 +20,13 @@ if TYPE_CHECKING:
 _WINDOWS = sys.platform == "win32"
 
 
-@dataclass(frozen=True)
-class Installed:
+class Installed(msgspec.Struct, frozen=True):
     name: str  # canonical distribution name
     version: str
-    console_scripts: dict[str, str] = field(default_factory=dict)  # name -> "module:attr"
-    gui_scripts: dict[str, str] = field(default_factory=dict)
+    console_scripts: dict[str, str] = {}  # name -> "module:attr"
+    gui_scripts: dict[str, str] = {}
     # Executables shipped as files (wheel .data/scripts, e.g. ruff's binary): name -> path.
-    data_scripts: dict[str, str] = field(default_factory=dict)
+    data_scripts: dict[str, str] = {}
 
 
 def env_python(env: Path) -> Path:
