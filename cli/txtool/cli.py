@@ -510,7 +510,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         for t in tools.values()
     ]
     if getattr(args, "json", False):  # what each kept generation takes on disk
-        from .generations import disk_size
+        from .tools import disk_size
 
         for entry in data:
             for g in entry.get("generations", ()):
@@ -677,8 +677,7 @@ def _generations(args: argparse.Namespace, name: str) -> int:
     """``history NAME --generations``: what rollback can reach, and the disk each takes."""
     import time
 
-    from .generations import disk_size
-    from .tools import project
+    from .tools import disk_size, project
 
     tool = project(_state()).get(name)
     if tool is None:

@@ -29,6 +29,22 @@ def shim_target(launcher: str, env: str, current: str) -> str:
     return str(Path(current) / os.path.relpath(launcher, env))
 
 
+def disk_size(path: str | Path) -> int:
+    """Bytes on disk under ``path`` (each inode once; links not followed)."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            try:
+                st = os.lstat(os.path.join(root, name))
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                total += st.st_blocks * 512
+    return total
+
+
 class Generation(msgspec.Struct):
     """One committed state of a tool that rollback can switch back to: its environment."""
 
