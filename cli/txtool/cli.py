@@ -93,7 +93,7 @@ def _source_options(sp: argparse.ArgumentParser, dry_run: bool = True) -> None:
     sp.add_argument("--no-index", action="store_true", help="use only --find-links")
     sp.add_argument("--backend", choices=["uv", "pip"], help="installer backend (default: uv)")
     if dry_run:
-        sp.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+        _dry_run_option(sp)
 
 
 def _dry_run_option(sp: argparse.ArgumentParser) -> None:
