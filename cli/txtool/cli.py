@@ -11,7 +11,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from types import FrameType
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from . import __version__
 
@@ -28,12 +28,34 @@ __all__ = ["BUSY", "FAILED", "INCOMPLETE", "INTERRUPTED", "JOURNAL", "OK", "USAG
 
 
 class _Parser(argparse.ArgumentParser):
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        # argparse makes a formatter for each option it adds (to check its metavar), and by
+        # default each one asks shutil, which imports bz2, lzma and zlib, for the width.
+        # (Every formatter class of argparse takes a width; typeshed's protocol names prog.)
+        make = cast("type[argparse.HelpFormatter]", self.formatter_class)
+        return make(prog=self.prog, width=_help_width())
+
     def error(self, message: str) -> NoReturn:
         # One line, not argparse's usage block: the fix is in the message or in --help.
         from .helptext import unknown_command
 
         message = unknown_command(self, message) or f"{message} (see `{self.prog} --help`)"
         self.exit(USAGE, f"txtool: error: {message}\n")
+
+
+def _help_width() -> int:
+    """The width argparse wraps help to: ``shutil.get_terminal_size().columns - 2``
+    (``COLUMNS``, else the terminal of ``sys.__stdout__``, else 80), read from ``os``."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0 and sys.__stdout__ is not None:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (ValueError, OSError):
+            columns = 0
+    return (columns or 80) - 2
 
 
 class _RootParser(_Parser):

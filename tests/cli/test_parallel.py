@@ -78,8 +78,9 @@ def test_read_only_commands_import_no_installer(txdemo1, argv: list[str]) -> Non
     # Reading needs neither an event loop nor the lifecycle's machine library nor file locks.
     assert not {"anyio", "transitions", "filelock"} & loaded, argv
     # Nor the class generator of dataclasses (its value classes are Structs and named
-    # tuples), nor threads; json only for --json.
-    assert not {"dataclasses", "threading"} & loaded, argv
+    # tuples), nor threads, nor shutil (the parser asks os for the width); json only for
+    # --json.
+    assert not {"dataclasses", "threading", "shutil"} & loaded, argv
     assert ("json" in loaded) == ("--json" in argv), argv
     if argv == ["--version"]:
         assert "txengine" not in loaded and "anyio" not in loaded
