@@ -6,13 +6,12 @@ installer, its backends or packaging (see docs/performance.md)."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
 from types import FrameType
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from . import __version__
 
@@ -29,12 +28,34 @@ __all__ = ["BUSY", "FAILED", "INCOMPLETE", "INTERRUPTED", "JOURNAL", "OK", "USAG
 
 
 class _Parser(argparse.ArgumentParser):
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        # argparse makes a formatter for each option it adds (to check its metavar), and by
+        # default each one asks shutil, which imports bz2, lzma and zlib, for the width.
+        # (Every formatter class of argparse takes a width; typeshed's protocol names prog.)
+        make = cast("type[argparse.HelpFormatter]", self.formatter_class)
+        return make(prog=self.prog, width=_help_width())
+
     def error(self, message: str) -> NoReturn:
         # One line, not argparse's usage block: the fix is in the message or in --help.
         from .helptext import unknown_command
 
         message = unknown_command(self, message) or f"{message} (see `{self.prog} --help`)"
         self.exit(USAGE, f"txtool: error: {message}\n")
+
+
+def _help_width() -> int:
+    """The width argparse wraps help to: ``shutil.get_terminal_size().columns - 2``
+    (``COLUMNS``, else the terminal of ``sys.__stdout__``, else 80), read from ``os``."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0 and sys.__stdout__ is not None:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (ValueError, OSError):
+            columns = 0
+    return (columns or 80) - 2
 
 
 class _RootParser(_Parser):
@@ -44,23 +65,12 @@ class _RootParser(_Parser):
         return overview(self)  # one screen; `txtool help` has the rest
 
 
-class _Unbuilt:
-    """What a command's block of :func:`_parser` builds when another command was typed:
-    nothing (every call and attribute is a no-op)."""
-
-    def __getattr__(self, name: str) -> Any:
-        return lambda *args, **kwargs: self
-
-    def __setattr__(self, name: str, value: object) -> None:
-        pass
-
-
-_UNBUILT: Any = _Unbuilt()
-
-
-def _parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The command line's parser; ``only``: just that command's part of it (argparse and its
-    gettext lookups cost some 4 ms for the 26 commands), the whole one if it has none."""
+def _parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; given ``command`` (the word the command line starts
+    with), that command's alone. Building every command's options costs more than a
+    read-only command's work (argparse makes a help formatter for each option and looks up
+    translations for each parser), and one command parses the line: what the others would
+    add is never read. ``--help``, ``txtool help`` and a mistyped command get them all."""
     p = _RootParser(
         prog="txtool",
         description="Install Python command-line tools, each in its own environment, "
@@ -68,43 +78,53 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"txtool {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, (help_, json_, add) in _COMMAND_LINE.items():
+        if command is None or command == name:
+            add(_command(sub, name, help_, json_))
+    return p
 
-    def cmd(
-        name: str, help_: str, json_: bool = True, *, parent: Any = sub, group: str = ""
-    ) -> argparse.ArgumentParser:
-        if parent is _UNBUILT or (only is not None and parent is sub and name != only):
-            return _UNBUILT  # type: ignore[no-any-return]
-        from .helptext import epilog
 
-        sp: argparse.ArgumentParser = parent.add_parser(
-            name,
-            help=help_,
-            description=help_,
-            epilog=epilog(f"{group} {name}".strip()),
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
-        if json_:
-            sp.add_argument("--json", action="store_true", help="machine-readable output")
-        return sp
+def _command(
+    parent: Any, name: str, help_: str, json_: bool = True, *, group: str = ""
+) -> argparse.ArgumentParser:
+    """A command's parser, added to ``parent`` (the subparsers of the root or of a group)."""
+    from .helptext import epilog
 
-    def source_options(sp: argparse.ArgumentParser, dry_run: bool = True) -> None:
-        sp.add_argument("--python", help="interpreter for the tool: a path or a version like 3.12")
-        sp.add_argument("--index-url", help="base URL of the package index")
-        sp.add_argument(
-            "--find-links",
-            action="append",
-            default=[],
-            metavar="DIR_OR_URL",
-            help="also look for wheels here (repeatable)",
-        )
-        sp.add_argument("--no-index", action="store_true", help="use only --find-links")
-        sp.add_argument("--backend", choices=["uv", "pip"], help="installer backend (default: uv)")
-        if dry_run:
-            sp.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    sp: argparse.ArgumentParser = parent.add_parser(
+        name,
+        help=help_,
+        description=help_,
+        epilog=epilog(f"{group} {name}".strip()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    if json_:
+        sp.add_argument("--json", action="store_true", help="machine-readable output")
+    return sp
 
-    sp = cmd("install", "install tools, each in its own environment")
+
+def _source_options(sp: argparse.ArgumentParser, dry_run: bool = True) -> None:
+    sp.add_argument("--python", help="interpreter for the tool: a path or a version like 3.12")
+    sp.add_argument("--index-url", help="base URL of the package index")
+    sp.add_argument(
+        "--find-links",
+        action="append",
+        default=[],
+        metavar="DIR_OR_URL",
+        help="also look for wheels here (repeatable)",
+    )
+    sp.add_argument("--no-index", action="store_true", help="use only --find-links")
+    sp.add_argument("--backend", choices=["uv", "pip"], help="installer backend (default: uv)")
+    if dry_run:
+        _dry_run_option(sp)
+
+
+def _dry_run_option(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+
+
+def _install_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("specs", nargs="+", metavar="SPEC", help="a requirement: black, 'black>=24'")
-    source_options(sp)
+    _source_options(sp)
     sp.add_argument("--force", action="store_true", help="replace files txtool does not own")
     sp.add_argument(
         "-e", "--editable", action="store_true", help="install a local project directory editable"
@@ -126,52 +146,62 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
         help="also expose the executables of every dependency",
     )
 
-    sp = cmd("upgrade", "upgrade tools (resuming any incomplete operation first)")
+
+def _upgrade_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("names", nargs="*", metavar="NAME", help="tools, optionally 'black<25'")
     sp.add_argument("--all", action="store_true", help="upgrade every installed tool")
     sp.add_argument(
         "--jobs", type=int, default=4, metavar="N", help="tools upgraded at once with --all"
     )
-    source_options(sp)
+    _source_options(sp)
     sp.add_argument("--force", action="store_true", help="replace files txtool does not own")
 
-    sp = cmd("uninstall", "remove tools and their executables")
+
+def _uninstall_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("names", nargs="*", metavar="NAME", help="installed tools")
     sp.add_argument("--all", action="store_true", help="uninstall every installed tool")
-    sp.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    _dry_run_option(sp)
 
-    sp = cmd("list", "list installed tools")
+
+def _list_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument(
         "--outdated", action="store_true", help="only tools an upgrade would move, and to what"
     )
 
-    sp = cmd("reinstall", "rebuild tools from their recorded spec, extras, plugins and options")
+
+def _reinstall_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("names", nargs="*", metavar="NAME", help="installed tools")
     sp.add_argument("--all", action="store_true", help="reinstall every installed tool")
-    source_options(sp)
+    _source_options(sp)
 
-    sp = cmd("inject", "add plugins to a tool's environment")
+
+def _inject_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("tool", metavar="TOOL", help="an installed tool")
     sp.add_argument("specs", nargs="+", metavar="PKG", help="plugins: requirements to add")
     sp.add_argument(
         "--include-apps", action="store_true", help="also expose the plugins' executables"
     )
-    source_options(sp)
+    _source_options(sp)
 
-    sp = cmd("uninject", "remove plugins from a tool's environment")
+
+def _uninject_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("tool", metavar="TOOL", help="an installed tool")
     sp.add_argument("specs", nargs="+", metavar="PKG", help="injected plugins to remove")
-    sp.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    _dry_run_option(sp)
 
-    sp = cmd("resume", "finish (or with --revert, undo) incomplete operations")
+
+def _resume_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument(
         "op", nargs="?", metavar="OP", help="operation id (default: every incomplete one)"
     )
     sp.add_argument("--revert", action="store_true", help="roll back instead of forward")
 
-    cmd("status", "show incomplete operations and how to fix them")
 
-    sp = cmd("history", "show past operations")
+def _no_args(sp: argparse.ArgumentParser) -> None:
+    """A command without arguments of its own (``--json`` aside)."""
+
+
+def _history_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("name", nargs="?", metavar="NAME", help="only this tool's operations")
     sp.add_argument(
         "--generations",
@@ -179,51 +209,45 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
         help="list the generations of NAME that rollback can reach, with their disk size",
     )
 
-    sp = cmd("journal", "inspect or maintain the journal", json_=False)
+
+def _journal_args(sp: argparse.ArgumentParser) -> None:
     jsub = sp.add_subparsers(dest="journal_command", metavar="ACTION", parser_class=_Parser)
     jsub.required = True
-    js = cmd("show", "print the journal's records", json_=False, parent=jsub, group="journal")
+    js = _command(jsub, "show", "print the journal's records", False, group="journal")
     js.add_argument("--json", action="store_true", help="one JSON record per line")
-    cmd(
-        "verify",
-        "check every record's checksum and the lifecycle",
-        json_=False,
-        parent=jsub,
-        group="journal",
+    _command(
+        jsub, "verify", "check every record's checksum and the lifecycle", False, group="journal"
     )
-    cmd(
-        "compact",
-        "fold closed operations into the snapshot",
-        json_=False,
-        parent=jsub,
-        group="journal",
-    )
+    _command(jsub, "compact", "fold closed operations into the snapshot", False, group="journal")
 
-    cmd("verify", "check the disk against the journal")
 
-    sp = cmd("rollback", "switch tools back to a kept generation, offline")
+def _rollback_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("names", nargs="*", metavar="NAME", help="installed tools")
     sp.add_argument(
         "--to", metavar="VERSION|GENERATION", help="the kept generation (default: the previous)"
     )
     sp.add_argument("--all", action="store_true", help="undo the latest `upgrade --all`")
-    sp.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    _dry_run_option(sp)
     sp.add_argument("--force", action="store_true", help="replace files txtool does not own")
 
-    sp = cmd("gc", "remove generations past TXTOOL_KEEP_GENERATIONS")
+
+def _gc_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("names", nargs="*", metavar="NAME", help="tools (default: every one)")
     sp.add_argument(
         "--keep", type=int, metavar="K", help="generations to keep besides the current one"
     )
-    sp.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    _dry_run_option(sp)
 
-    sp = cmd("demo", "run the offline demo in a throwaway home", json_=False)
+
+def _demo_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--keep", action="store_true", help="keep the demo's home directory")
 
-    sp = cmd("dir", "print where tools live (--bin: where their executables go)", json_=False)
+
+def _dir_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--bin", action="store_true", help="the bin dir instead")
 
-    sp = cmd("ensurepath", "add the bin dir to PATH in your shells' startup files", json_=False)
+
+def _ensurepath_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument(
         "--shell",
         action="append",
@@ -231,7 +255,8 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
         help="only this shell (repeatable; default: yours and every one installed)",
     )
 
-    sp = cmd("run", "run a tool (or a PEP 723 script) without installing it", json_=False)
+
+def _run_args(sp: argparse.ArgumentParser) -> None:
     sp.usage = "txtool run [options] TOOL [ARGS...]"
     sp.add_argument(
         "tool_command",
@@ -249,37 +274,65 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
         metavar="PKG",
         help="also install PKG (repeatable)",
     )
-    source_options(sp, dry_run=False)  # where packages come from, as for install
+    _source_options(sp, dry_run=False)  # where packages come from, as for install
 
-    sp = cmd("cache", "manage the environments `txtool run` keeps", json_=False)
+
+def _cache_args(sp: argparse.ArgumentParser) -> None:
     csub = sp.add_subparsers(dest="cache_command", metavar="ACTION", parser_class=_Parser)
     csub.required = True
-    cmd(
-        "prune",
-        "remove stale and least recently used run environments",
-        False,
-        parent=csub,
-        group="cache",
+    _command(
+        csub, "prune", "remove stale and least recently used run environments", False, group="cache"
     )
-    cmd("clean", "remove every run environment", False, parent=csub, group="cache")
+    _command(csub, "clean", "remove every run environment", False, group="cache")
 
-    sp = cmd("completions", "print the shell completion script for bash, zsh or fish", json_=False)
+
+def _completions_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument(
         "shell", choices=["bash", "zsh", "fish"], metavar="SHELL", help="bash, zsh or fish"
     )
 
-    sp = cmd("help", "show a command's help, or a topic: env, exit-codes", json_=False)
+
+def _help_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("topic", nargs="*", metavar="COMMAND|TOPIC", help="e.g. install, env")
-    if only is not None and only not in sub.choices:
-        return _parser()  # a typo or an option first: the whole parser answers it
-    return p
 
 
-def _command_word(argv: Sequence[str] | None) -> str | None:
-    """The command typed (the first word: the root parser's only options are --help and
-    --version), for :func:`_parser`."""
-    words = sys.argv[1:] if argv is None else argv
-    return words[0] if words and not words[0].startswith("-") else None
+#: Each command, in the order ``txtool --help`` lists them: its help line, whether it takes
+#: ``--json``, and what adds its arguments.
+_COMMAND_LINE: dict[str, tuple[str, bool, Callable[[argparse.ArgumentParser], None]]] = {
+    "install": ("install tools, each in its own environment", True, _install_args),
+    "upgrade": ("upgrade tools (resuming any incomplete operation first)", True, _upgrade_args),
+    "uninstall": ("remove tools and their executables", True, _uninstall_args),
+    "list": ("list installed tools", True, _list_args),
+    "reinstall": (
+        "rebuild tools from their recorded spec, extras, plugins and options",
+        True,
+        _reinstall_args,
+    ),
+    "inject": ("add plugins to a tool's environment", True, _inject_args),
+    "uninject": ("remove plugins from a tool's environment", True, _uninject_args),
+    "resume": ("finish (or with --revert, undo) incomplete operations", True, _resume_args),
+    "status": ("show incomplete operations and how to fix them", True, _no_args),
+    "history": ("show past operations", True, _history_args),
+    "journal": ("inspect or maintain the journal", False, _journal_args),
+    "verify": ("check the disk against the journal", True, _no_args),
+    "rollback": ("switch tools back to a kept generation, offline", True, _rollback_args),
+    "gc": ("remove generations past TXTOOL_KEEP_GENERATIONS", True, _gc_args),
+    "demo": ("run the offline demo in a throwaway home", False, _demo_args),
+    "dir": ("print where tools live (--bin: where their executables go)", False, _dir_args),
+    "ensurepath": (
+        "add the bin dir to PATH in your shells' startup files",
+        False,
+        _ensurepath_args,
+    ),
+    "run": ("run a tool (or a PEP 723 script) without installing it", False, _run_args),
+    "cache": ("manage the environments `txtool run` keeps", False, _cache_args),
+    "completions": (
+        "print the shell completion script for bash, zsh or fish",
+        False,
+        _completions_args,
+    ),
+    "help": ("show a command's help, or a topic: env, exit-codes", False, _help_args),
+}
 
 
 def main(argv: Sequence[str] | None = None, *, restore_signals: bool = True) -> int:
@@ -292,11 +345,13 @@ def main(argv: Sequence[str] | None = None, *, restore_signals: bool = True) -> 
     from .streams import guarded_streams
 
     handled = [s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s]
-    old = {s: signal.getsignal(s) for s in handled} if _main_thread() else {}
+    old = {s: signal.getsignal(s) for s in handled}
     # SIGTERM as Ctrl-C: before the service holds the lock either one stops the command
     # with nothing changed; from then on the service defers them (see service.py).
-    if old:
+    try:
         signal.signal(signal.SIGTERM, _raise_interrupt)
+    except ValueError:  # not the main thread (an embedder's worker): its handlers stay
+        old = {}
     try:
         with guarded_streams():
             return _main(argv)
@@ -315,7 +370,9 @@ def _main(argv: Sequence[str] | None) -> int:
         from .completions import complete
 
         complete(_parser())  # the shell's Tab (see completions.py): answered, then exit
-    args = _parser(_command_word(argv)).parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    first = words[0] if words else None
+    args = _parser(first if first in _COMMAND_LINE else None).parse_args(words)
     if args.command is None:
         _parser().print_help()
         return USAGE
@@ -360,16 +417,9 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def _main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
-
-
 def _failure(args: argparse.Namespace, code: int, message: str) -> int:
     if getattr(args, "json", False):
-        json.dump({"error": message, "exit_code": code}, sys.stdout)
-        sys.stdout.write("\n")
+        _print_json({"error": message, "exit_code": code}, indent=None)
     return _fail(code, message)
 
 
@@ -398,10 +448,16 @@ def _warn(message: str) -> None:
 
 def _emit(args: argparse.Namespace, data: Any, text: Callable[[], None]) -> None:
     if getattr(args, "json", False):
-        json.dump(data, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        _print_json(data)
     else:
         text()
+
+
+def _print_json(data: Any, indent: int | None = 2) -> None:
+    import json  # only for --json: the text output does without it
+
+    json.dump(data, sys.stdout, indent=indent)
+    sys.stdout.write("\n")
 
 
 # -- reading -------------------------------------------------------------------------------
@@ -476,7 +532,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         for t in tools.values()
     ]
     if getattr(args, "json", False):  # what each kept generation takes on disk
-        from .generations import disk_size
+        from .tools import disk_size
 
         for entry in data:
             for g in entry.get("generations", ()):
@@ -643,8 +699,7 @@ def _generations(args: argparse.Namespace, name: str) -> int:
     """``history NAME --generations``: what rollback can reach, and the disk each takes."""
     import time
 
-    from .generations import disk_size
-    from .tools import project
+    from .tools import disk_size, project
 
     tool = project(_state()).get(name)
     if tool is None:
@@ -736,8 +791,7 @@ def _render(args: argparse.Namespace, report: Report) -> int:
     from .output import late_signal_note, outcome_line
 
     if args.json:
-        json.dump([i.to_json() for i in report.items], sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        _print_json([i.to_json() for i in report.items])
     for item in report.items:
         for note in item.notes:
             if note.startswith("warning: "):

@@ -23,8 +23,6 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from packaging.utils import canonicalize_name
-
 from txengine import (
     OperationView,
     Result,
@@ -37,6 +35,7 @@ from txengine import (
 
 from . import backend as be
 from .locations import BadSetting, Locations
+from .names import canonical
 from .results import EnvInstalled, Resolved, Skipped, _Result, first, read
 from .stashes import drop_aside, move_aside, put_back, remove_if_empty
 from .tools import Generation, Projector, Tool
@@ -109,7 +108,7 @@ def built(views: Iterable[OperationView], tool: str) -> list[Generation]:
 
 def reinstall_pinned(gen: Generation, tool: str) -> str:
     """The command that builds ``gen`` again from an index: its exact recorded pins."""
-    own = next((p for p in gen.pins if canonicalize_name(p.split("==", 1)[0]) == tool), None)
+    own = next((p for p in gen.pins if canonical(p.split("==", 1)[0]) == tool), None)
     words = [_quoted(own or f"{tool}=={gen.version}")]
     words += [f"--with {_quoted(p)}" for p in gen.pins if p != own]
     return "txtool install --force " + " ".join(words)
@@ -118,22 +117,6 @@ def reinstall_pinned(gen: Generation, tool: str) -> str:
 def _quoted(word: str) -> str:
     """``word`` in single quotes, as one shell word whatever it holds (it is journal data)."""
     return "'" + word.replace("'", "'\"'\"'") + "'"
-
-
-def disk_size(path: str | Path) -> int:
-    """Bytes on disk under ``path`` (each inode once; links not followed)."""
-    seen: set[tuple[int, int]] = set()
-    total = 0
-    for root, dirs, files in os.walk(path):
-        for name in dirs + files:
-            try:
-                st = os.lstat(os.path.join(root, name))
-            except OSError:
-                continue
-            if (st.st_dev, st.st_ino) not in seen:
-                seen.add((st.st_dev, st.st_ino))
-                total += st.st_blocks * 512
-    return total
 
 
 # -- steps ----------------------------------------------------------------------------------

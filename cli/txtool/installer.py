@@ -9,11 +9,10 @@ refuse with the command that fixes it.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from packaging.utils import canonicalize_name
+import msgspec
 
 from txengine import (
     Engine,
@@ -32,14 +31,14 @@ from . import manpages, names, sources
 from .errors import InTheWay, NeedsResume, UsageError
 from .generations import PruneEnvs, SwitchCurrent, UseGeneration
 from .locations import Locations
+from .names import canonical
 from .results import EnvInstalled, ShimsPlaced, first, read
 from .specs import Wants, executable_sources, plugin_requirements
 from .steps import STEP_TYPES, CopyShims, InstallEnv, RemoveShims, Resolve, Stable
 from .tools import Generation, Tool, incomplete_by_tool, project
 
 
-@dataclass
-class Plan:
+class Plan(msgspec.Struct):
     kind: str
     tool: str
     steps: list[Step]
@@ -56,23 +55,22 @@ class Plan:
         }
 
 
-@dataclass
-class Outcome:
+class Outcome(msgspec.Struct):
     tool: str
     # installed, upgraded, up-to-date, uninstalled, already-installed, resumed (an
     # interrupted operation finished as this command's work), finished, reverted (resume)
     action: str
     version: str | None = None
     old_version: str | None = None
-    shims: dict[str, str] = field(default_factory=dict)
+    shims: dict[str, str] = {}
     op: str | None = None
     kind: str | None = None  # for "finished"/"reverted": the kind of the operation resumed
-    kept: list[str] = field(default_factory=list)  # paths at old shims that were not txtool's
+    kept: list[str] = []  # paths at old shims that were not txtool's
     pin: str | None = None  # the recorded pin an upgrade stayed within
     python: str | None = None  # the Python version of the new environment ...
     old_python: str | None = None  # ... and of the old one, when the operation changed it
     generation: int | None = None  # the tool's current generation after the command
-    pruned: list[str] = field(default_factory=list)  # environments removed (gc)
+    pruned: list[str] = []  # environments removed (gc)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -91,8 +89,7 @@ class Outcome:
         }
 
 
-@dataclass(frozen=True)
-class Options:
+class Options(msgspec.Struct, frozen=True):
     """Per-command choices; ``None`` fields fall back to what the tool was installed with."""
 
     python: str | None = None
@@ -273,7 +270,7 @@ class Planner:
 
     def install(self, spec: str, opts: Options) -> Plan | Outcome:
         req = names.requirement(spec)  # NAME@latest is NAME: installing is the newest already
-        tool = canonicalize_name(req.name)
+        tool = canonical(req.name)
         self._check_incomplete(tool)
         old = self.tools.get(tool)
         if old is not None and not opts.force:
@@ -297,7 +294,7 @@ class Planner:
 
     def check_upgradable(self, name: str) -> str:
         """The tool's canonical name, if upgrade can act on it (installed, or incomplete)."""
-        tool = canonicalize_name(names.requirement(name).name)
+        tool = canonical(names.requirement(name).name)
         if tool not in self.tools and tool not in self.incomplete:
             raise UsageError(f"{tool} is not installed (install it with `txtool install {tool}`)")
         return tool
@@ -313,12 +310,14 @@ class Planner:
         recorded extras unless it names others), ``NAME@latest`` lifts its pin."""
         latest = names.is_latest(name)
         req = names.requirement(name)
-        tool = canonicalize_name(req.name)
+        tool = canonical(req.name)
         old = self._installed(tool)
         recorded = _wants(old)
         wants = recorded.respecified(req, latest=latest)
         # A tool from a directory, a file or a URL is upgraded from there.
-        wants = replace(wants, requirement=sources.kept(wants.requirement, name, old.requirement))
+        wants = msgspec.structs.replace(
+            wants, requirement=sources.kept(wants.requirement, name, old.requirement)
+        )
         same_python = opts.python is None or _find_python(opts.python) == old.python
         # A broken environment is rebuilt even when the pins are the same: never "up to
         # date"; so is one whose spec changed, so that the new spec is what is recorded.

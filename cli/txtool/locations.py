@@ -12,8 +12,8 @@ import os
 import re
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 # Home, tools/ and tools/NAME: readable by all (a shim in a shared bin dir must be runnable by
 # its users), writable by the owner alone. The journal and stashes are the engine's, 0700.
@@ -165,8 +165,10 @@ def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
     return path
 
 
-@dataclass(frozen=True)
-class Locations:
+class Locations(NamedTuple):
+    """A home and its bin dir: an immutable value (a named tuple, which costs no
+    ``dataclasses`` import on the read-only commands)."""
+
     home: Path  # environments and the journal
     bin_dir: Path  # where shims go
 

@@ -24,12 +24,11 @@ import os
 import signal
 import threading
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, Literal
 
 import anyio
-from packaging.utils import canonicalize_name
+import msgspec
 
 from txengine import (
     FileSystem,
@@ -52,7 +51,7 @@ from .errors import NeedsResume, UsageError, code_of
 from .exitcodes import FAILED, INCOMPLETE, INTERRUPTED, OK
 from .installer import Installer, Options, Outcome, Plan, outcome
 from .locations import Locations
-from .names import BadName
+from .names import BadName, canonical
 from .output import Reporter
 from .reading import read_state
 from .steps import check_journal
@@ -82,8 +81,7 @@ def recovery_direction(command: Command, interrupted_kind: str) -> Literal["forw
     return "forward" if wants_tool == builds_tool else "revert"
 
 
-@dataclass
-class Item:
+class Item(msgspec.Struct):
     """One tool (or one operation, for ``resume``) of a command, and what became of it."""
 
     name: str
@@ -91,7 +89,7 @@ class Item:
     outcome: Outcome | None = None
     error: str | None = None
     code: int = OK
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = []
     tool: str | None = None
     plan: Plan | None = None
     since: int = 0  # the journal's last sequence number when the item began
@@ -113,12 +111,11 @@ class Item:
         )
 
 
-@dataclass
-class Report:
+class Report(msgspec.Struct):
     """Every item's fate, the warnings, and the signal that came once the work was done."""
 
     items: list[Item]
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = []
     late_signal: int | None = None
 
     @property
@@ -256,9 +253,7 @@ class Service:
             )
 
         if everything:  # one batch: `rollback --all` undoes what this run upgraded
-            from dataclasses import replace
-
-            opts = replace(opts, batch=os.urandom(4).hex())
+            opts = msgspec.structs.replace(opts, batch=os.urandom(4).hex())
         return self._session(
             [Item(n, tool=_tool_of(n)) for n in tools],
             act,
@@ -626,7 +621,7 @@ def _every_tool(session: _Session) -> list[Item]:
 
 
 def _tool_of(spec: str) -> str:
-    return canonicalize_name(names.requirement(spec).name)
+    return canonical(names.requirement(spec).name)
 
 
 def _nothing_to_undo(view: OperationView) -> bool:

@@ -15,9 +15,10 @@ import shlex
 import shutil
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, get_args
+
+import msgspec
 
 Shell = Literal["bash", "zsh", "fish"]
 SHELLS: tuple[Shell, ...] = get_args(Shell)
@@ -25,8 +26,7 @@ SHELLS: tuple[Shell, ...] = get_args(Shell)
 MARKER = "# added by `txtool ensurepath`"
 
 
-@dataclass(frozen=True)
-class Edit:
+class Edit(msgspec.Struct, frozen=True):
     """One startup file (or the Windows user PATH) and whether ensurepath changed it."""
 
     where: str

@@ -12,18 +12,20 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 from urllib.parse import unquote, urlsplit
 
-from packaging.requirements import Requirement
-from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+import msgspec
 
 from . import backend as be
 from . import names
 from .backend.pins import pin_name
 from .errors import ResolveFailed, UsageError
+from .names import canonical
+
+if TYPE_CHECKING:
+    from packaging.requirements import Requirement
 
 SourceKind = Literal["index", "directory", "wheel", "sdist", "url", "vcs"]
 SOURCE_KINDS: tuple[str, ...] = get_args(SourceKind)
@@ -34,8 +36,7 @@ _PROJECT_FILES = ("pyproject.toml", "setup.py")
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
-@dataclass(frozen=True)
-class Source:
+class Source(msgspec.Struct, frozen=True):
     """Where the tool is installed from. ``location``: the absolute path of a local source,
     else the URL (None for an index: the index options say which)."""
 
@@ -116,14 +117,17 @@ def _wheel_name(url: str) -> str | None:
     filename = unquote(urlsplit(url).path).rsplit("/", 1)[-1]
     if not filename.endswith(".whl"):
         return None
+    # Here, not at the top: packaging.utils imports packaging.tags (platform, sysconfig,
+    # logging), which only a wheel's file name needs.
+    from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
     try:
         return str(parse_wheel_filename(filename)[0])
     except InvalidWheelFilename as e:
         raise UsageError(f"invalid source {filename!r}: {e}") from None
 
 
-@dataclass(frozen=True)
-class Probe:
+class Probe(msgspec.Struct, frozen=True):
     """What the resolver needs to name an unnamed source: the command's own choices."""
 
     python: str | None = None
@@ -156,10 +160,10 @@ def named(text: str, probe: Probe, *, editable: bool = False) -> str:
         extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
     if urlsplit(url).scheme == "file":
         _check_local(file_path(url), text)
-    if editable and of(Requirement(f"x @ {url}")).kind != "directory":
+    if editable and of(names.parsed(f"x @ {url}")).kind != "directory":
         raise UsageError(f"--editable needs a local project directory, not {text!r}")
     name = name or _wheel_name(url) or _ask_resolver(url, probe)
-    requirement = f"{canonicalize_name(name)}{extras} @ {url}"
+    requirement = f"{canonical(name)}{extras} @ {url}"
     names.requirement(requirement)  # the name the metadata gave is checked as a typed one
     return requirement
 
@@ -200,7 +204,7 @@ def kept(requirement: str, given: str, old_requirement: str) -> str:
         return requirement
     still_there(old_requirement)
     extras = f"[{','.join(sorted(new.extras))}]" if new.extras else ""
-    return f"{canonicalize_name(new.name)}{extras} @ {old.url}"
+    return f"{canonical(new.name)}{extras} @ {old.url}"
 
 
 def still_there(requirement: str) -> None:
@@ -210,7 +214,7 @@ def still_there(requirement: str) -> None:
     source = of(req) if req.url else None
     if source and source.local and source.location and not os.path.lexists(source.location):
         raise UsageError(
-            f"{canonicalize_name(req.name)} was installed from {source.location}, which is "
+            f"{canonical(req.name)} was installed from {source.location}, which is "
             "gone; the installed tool is unchanged (install it again from another source "
             "with `txtool install --force SPEC`)"
         )

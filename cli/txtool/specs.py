@@ -12,14 +12,16 @@ until ``uninject``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
+import msgspec
 
 from . import names
 from .errors import UsageError
+from .names import canonical
+
+if TYPE_CHECKING:
+    from packaging.requirements import Requirement
 
 
 def _spec(name: str, extras: Iterable[str], specifier: str, url: str | None = None) -> str:
@@ -27,8 +29,7 @@ def _spec(name: str, extras: Iterable[str], specifier: str, url: str | None = No
     return f"{name}{extra} @ {url}" if url else f"{name}{extra}{specifier}"
 
 
-@dataclass(frozen=True)
-class Wants:
+class Wants(msgspec.Struct, frozen=True):
     """The recorded request of one tool."""
 
     requirement: str  # the spec: "black[d]<26"
@@ -50,7 +51,7 @@ class Wants:
 
     @property
     def req(self) -> Requirement:
-        return Requirement(self.requirement)
+        return names.parsed(self.requirement)
 
     @property
     def pin(self) -> str | None:
@@ -59,7 +60,7 @@ class Wants:
         return self.requirement if specifier else None
 
     def plugin_names(self) -> list[str]:
-        return [canonicalize_name(Requirement(p).name) for p in self.plugins]
+        return [canonical(names.parsed(p).name) for p in self.plugins]
 
     # -- the rules -----------------------------------------------------------------------
 
@@ -75,25 +76,27 @@ class Wants:
             specifier = ""
         else:
             specifier = str(old.specifier)
-        return replace(self, requirement=_spec(req.name, extras, specifier, req.url))
+        return msgspec.structs.replace(
+            self, requirement=_spec(req.name, extras, specifier, req.url)
+        )
 
     def injected(self, reqs: Sequence[Requirement], *, include_apps: bool) -> Wants:
         """With ``reqs`` as plugins too (a plugin named again takes its new spec)."""
-        added = {canonicalize_name(r.name): str(r) for r in reqs}
-        kept = [p for p in self.plugins if canonicalize_name(Requirement(p).name) not in added]
+        added = {canonical(r.name): str(r) for r in reqs}
+        kept = [p for p in self.plugins if canonical(names.parsed(p).name) not in added]
         apps = list(self.apps_from)
         if include_apps:
             apps += [n for n in added if n not in apps]
-        return replace(self, plugins=(*kept, *added.values()), apps_from=tuple(apps))
+        return msgspec.structs.replace(
+            self, plugins=(*kept, *added.values()), apps_from=tuple(apps)
+        )
 
     def uninjected(self, dists: Sequence[str]) -> Wants:
         """Without the plugins named ``dists`` (canonical names), nor their executables."""
         gone = set(dists)
-        return replace(
+        return msgspec.structs.replace(
             self,
-            plugins=tuple(
-                p for p in self.plugins if canonicalize_name(Requirement(p).name) not in gone
-            ),
+            plugins=tuple(p for p in self.plugins if canonical(names.parsed(p).name) not in gone),
             apps_from=tuple(a for a in self.apps_from if a not in gone),
         )
 
@@ -102,7 +105,7 @@ def plugin_requirements(tool: str, specs: Iterable[str]) -> list[Requirement]:
     """``--with`` / ``inject`` arguments as requirements; the tool itself is not a plugin."""
     reqs = [names.requirement(s) for s in specs]
     for r in reqs:
-        if canonicalize_name(r.name) == tool:
+        if canonical(r.name) == tool:
             raise UsageError(f"{tool} cannot be a plugin of itself")
     return reqs
 

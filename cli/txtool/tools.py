@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from txengine import JournalState, OperationView
 
@@ -28,8 +29,23 @@ def shim_target(launcher: str, env: str, current: str) -> str:
     return str(Path(current) / os.path.relpath(launcher, env))
 
 
-@dataclass
-class Generation:
+def disk_size(path: str | Path) -> int:
+    """Bytes on disk under ``path`` (each inode once; links not followed)."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            try:
+                st = os.lstat(os.path.join(root, name))
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                total += st.st_blocks * 512
+    return total
+
+
+class Generation(msgspec.Struct):
     """One committed state of a tool that rollback can switch back to: its environment."""
 
     number: int
@@ -42,7 +58,7 @@ class Generation:
     launchers: dict[str, str]  # executable name -> its launcher in ``env``
     op: str  # the operation that built it
     started: float = 0.0
-    meta: dict[str, Any] = field(default_factory=dict)  # that operation's meta
+    meta: dict[str, Any] = {}  # that operation's meta
 
     @property
     def plugins(self) -> list[str]:
@@ -71,17 +87,16 @@ class Generation:
         }
 
 
-@dataclass
-class Tool:
+class Tool(msgspec.Struct):
     """An installed tool: its current generation (what it runs, and what it was built
     from), the kept ones, and how its shims and stable path expose the current one."""
 
     name: str
     now: Generation  # the current generation
     shims: dict[str, str]  # executable name -> shim path
-    incomplete: OperationView | None = field(default=None)
-    generations: list[Generation] = field(default_factory=list)  # kept ones, current included
-    pruned: list[Generation] = field(default_factory=list)  # seen in this journal, gone
+    incomplete: OperationView | None = None
+    generations: list[Generation] = []  # kept ones, current included
+    pruned: list[Generation] = []  # seen in this journal, gone
     previous: int | None = None  # the generation current before the last change
     link: str = ""  # the stable path (tools/NAME/current), once an operation switched it
     via: str = ""  # the stable path the shims are links through ("": to the launchers)

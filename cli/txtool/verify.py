@@ -8,7 +8,6 @@ import subprocess
 from pathlib import Path
 
 from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
 
 from txengine import JournalState
 
@@ -16,6 +15,7 @@ from . import backend as be
 from . import manpages
 from .fixes import fix, reinstall_command
 from .locations import Locations
+from .names import canonical
 from .steps import is_ours
 from .tools import Tool, extras_of, project
 
@@ -59,7 +59,7 @@ def _requires_of_extra(dist: importlib.metadata.Distribution, extra: str) -> lis
         if req.marker is None:
             continue
         if req.marker.evaluate({"extra": extra}) and not req.marker.evaluate({"extra": ""}):
-            needed.append(canonicalize_name(req.name))
+            needed.append(canonical(req.name))
     return needed
 
 
@@ -74,7 +74,7 @@ def wanted_missing(tool: Tool) -> list[str]:
             if dep not in dists:
                 missing.append(f"{dep} (of its extra [{extra}]) is missing from its environment")
     for plugin in tool.plugins:
-        name = canonicalize_name(Requirement(plugin).name)
+        name = canonical(Requirement(plugin).name)
         if name not in dists:
             missing.append(f"its plugin {name} is missing from its environment")
     return missing

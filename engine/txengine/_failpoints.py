@@ -33,7 +33,8 @@ import os
 import signal
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+
+import msgspec
 
 ENV = "TXENGINE_FAILPOINTS"
 TRACE_ENV = "TXENGINE_FAILPOINT_TRACE"
@@ -47,13 +48,12 @@ def in_use_error(path: str | os.PathLike[str] | None) -> PermissionError:
     return err
 
 
-@dataclass
-class Rule:
+class Rule(msgspec.Struct):
     name: str
     path: str | None
     nth: int | None
     action: str
-    hits: int = field(default=0)
+    hits: int = 0
 
 
 def parse(spec: str) -> list[Rule]:

@@ -8,8 +8,9 @@ that breaks either (a bug, or a hand edit) is refused rather than half understoo
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any, Final
+
+import msgspec
 
 from . import _lifecycle as lc
 from ._errors import IllegalTransition
@@ -48,8 +49,7 @@ _TOUCHED = frozenset({STARTED, DONE, FAILED, REVERTING})
 _RESUMED: dict[StepStatus, StepStatus] = {FAILED: STARTED, REVERTING: STARTED, REVERTED: PENDING}
 
 
-@dataclass(frozen=True)
-class Audit:
+class Audit(msgspec.Struct, frozen=True):
     """One incomplete operation, dpkg ``--audit`` style: what it is, where it stopped, the fix.
 
     ``actions`` lists the ways out, best first: ``"resume"`` (roll forward),

@@ -12,13 +12,13 @@ import contextlib
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
 import anyio
 import anyio.to_thread
+import msgspec
 
 from ._engine import Engine, Observer
 from ._errors import OperationFailed, TxError
@@ -35,8 +35,7 @@ from ._steps import Step
 Recover = Literal["resume", "revert", "report"]
 
 
-@dataclass(frozen=True)
-class Recovered:
+class Recovered(msgspec.Struct, frozen=True):
     """What recovery did with one incomplete operation.
 
     ``direction`` is the way it was taken; ``state`` the operation's lifecycle state after
@@ -52,8 +51,7 @@ class Recovered:
     error: TxError | None = None
 
 
-@dataclass
-class Session:
+class Session(msgspec.Struct):
     """An open journal with its engine, as :func:`open_journal` yields it.
 
     ``recovered`` lists what recovery did; ``pending`` what is still incomplete or waiting

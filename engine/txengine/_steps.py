@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -108,8 +107,7 @@ class Step(msgspec.Struct, kw_only=True, frozen=True):
         return None
 
 
-@dataclass
-class StepContext:
+class StepContext(msgspec.Struct):
     """What a step sees of its operation while it runs.
 
     ``results`` holds every step's recorded result (None while not done), ``recorded`` this
@@ -124,7 +122,7 @@ class StepContext:
     meta: Mapping[str, Any]
     results: Sequence[Result | None]
     recorded: Result | None = None
-    intent: Result = field(default_factory=dict)
+    intent: Result = {}
     kinds: Sequence[str] = ()
 
     def stash_path(self, name: str) -> Path:

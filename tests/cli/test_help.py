@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 
-from txtool.cli import USAGE, _parser
+from txtool.cli import USAGE, _help_width, _parser
 from txtool.exitcodes import MEANING
 from txtool.helptext import EXAMPLES, subcommands
 from txtool.locations import ENVIRONMENT
@@ -98,3 +99,17 @@ def test_a_mistyped_command_gets_one_line_and_a_suggestion(tx, argv, expected) -
     proc = tx(*argv, expect=USAGE)
     assert expected in tx.one_error(proc)
     assert not tx.home.exists()
+
+
+@pytest.mark.parametrize("columns", [None, "60", "0", "wide"])
+def test_help_wraps_to_the_width_argparse_would(monkeypatch, columns: str | None) -> None:
+    """The parser asks ``os`` for the terminal's width instead of ``shutil`` (which costs a
+    read-only command its compression modules): the width is the one argparse would use."""
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    assert _help_width() == shutil.get_terminal_size().columns - 2
+    install = subcommands(_parser())["install"]
+    default = argparse.RawDescriptionHelpFormatter(install.prog)  # argparse's own width
+    assert install._get_formatter()._width == default._width

@@ -64,30 +64,42 @@ def _imported(tx, argv: list[str]) -> tuple[set[str], str]:
     return loaded, proc.stdout
 
 
-@pytest.mark.parametrize("argv", [["list"], ["status"], ["history"], ["--version"]])
+_READ_ONLY = [["list"], ["list", "--json"], ["status"], ["history"], ["--version"]]
+
+
+@pytest.mark.parametrize("argv", [*_READ_ONLY, ["history", "txdemo", "--generations"]])
 def test_read_only_commands_import_no_installer(txdemo1, argv: list[str]) -> None:
     """What a read-only command loads (`python -X importtime`): the journal's reader, not the
     installer, the steps, the backends or packaging."""
     loaded, _ = _imported(txdemo1, argv)
     heavy = {"txtool.installer", "txtool.service", "txtool.steps", "txtool.backend", "packaging"}
+    heavy |= {"txtool.generations"}  # the generations' steps: `--generations` reads sizes only
     assert loaded and not heavy & loaded, sorted(heavy & loaded)
     # Reading needs neither an event loop nor the lifecycle's machine library nor file locks.
     assert not {"anyio", "transitions", "filelock"} & loaded, argv
+    # Nor the class generator of dataclasses (its value classes are Structs and named
+    # tuples), nor threads, nor shutil (the parser asks os for the width); json only for
+    # --json.
+    assert not {"dataclasses", "threading", "shutil"} & loaded, argv
+    assert ("json" in loaded) == ("--json" in argv), argv
     if argv == ["--version"]:
         assert "txengine" not in loaded and "anyio" not in loaded
 
 
 @pytest.mark.parametrize("argv", [["uninstall", "txdemo"], ["upgrade", "txdemo"]])
 def test_mutating_commands_import_only_what_they_run(txdemo1, argv: list[str]) -> None:
-    """An uninstall starts no uv or pip (their runners stay unimported); neither it nor a
-    no-op upgrade reads package metadata (the planner stats the old environment) or imports
-    secrets (ids and names come from os.urandom)."""
+    """An uninstall starts no uv or pip (their runners stay unimported) and parses no
+    requirement (no packaging); neither it nor a no-op upgrade reads package metadata (the
+    planner stats the old environment) or imports secrets (ids and names come from
+    os.urandom), the pip backend or the config file parsers (there is no config file)."""
     loaded, stdout = _imported(txdemo1, argv)
     assert "txtool.installer" in loaded
     assert not {"importlib.metadata", "secrets"} & loaded, argv
+    assert not {"txtool.backend.pip", "tomllib", "configparser"} & loaded, argv
     if argv[0] == "uninstall":
         runners = {"txtool.backend.common", "txtool.backend.uv", "txtool.backend.pip"}
         assert not runners & loaded, sorted(runners & loaded)
+        assert not {m for m in loaded if m.split(".")[0] == "packaging"}, argv
     else:
         assert "up to date" in stdout
 

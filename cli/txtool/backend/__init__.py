@@ -74,31 +74,20 @@ __all__ = [
 def get_backend(name: str | None = None) -> Backend:
     """ "uv" | "pip" | None (TXTOOL_BACKEND, else uv when its binary is available, else pip).
 
-    Each backend's module is imported only when it is the one asked for."""
+    Each backend's module is imported only when it is the one returned: the pip backend's
+    (its config readers: tomllib, configparser) is not for a uv command."""
     if name is None:
         name = os.environ.get("TXTOOL_BACKEND") or None
-    if name is None:
+    if name not in (None, "uv", "pip"):
+        raise ValueError(f"unknown backend {name!r} (expected 'uv' or 'pip')")
+    if name != "pip":
+        from .uv import UvBackend
+
         try:
-            return _uv()
-        except (ImportError, FileNotFoundError):
-            return _pip()
-    if name == "uv":
-        try:
-            return _uv()
+            return UvBackend()
         except (ImportError, FileNotFoundError) as e:
-            raise BackendError(f"the uv backend is not available: {e}", kind="failed") from None
-    if name == "pip":
-        return _pip()
-    raise ValueError(f"unknown backend {name!r} (expected 'uv' or 'pip')")
-
-
-def _uv() -> Backend:
-    from .uv import UvBackend
-
-    return UvBackend()
-
-
-def _pip() -> Backend:
+            if name == "uv":
+                raise BackendError(f"the uv backend is not available: {e}", kind="failed") from None
     from .pip import PipBackend
 
     return PipBackend()

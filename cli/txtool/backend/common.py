@@ -14,8 +14,8 @@ from typing import Protocol, runtime_checkable
 import anyio
 import anyio.to_thread
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
 
+from ..names import canonical
 from .errors import BackendError, classify
 from .options import IndexOptions, check_local_locations, is_bare_url, redact
 
@@ -56,7 +56,7 @@ def validate_requirement(requirement: str) -> Requirement:
 
 
 def pin(name: str, version: str) -> str:
-    return f"{canonicalize_name(name)}=={version}"
+    return f"{canonical(name)}=={version}"
 
 
 def sorted_pins(pins: Sequence[str]) -> list[str]:
@@ -205,7 +205,7 @@ def parse_pins(text: str) -> list[str]:
             continue  # comments and option lines such as --index-url
         req = Requirement(line.split(";", 1)[0].strip())
         if req.url:  # a direct reference (a directory, a file, a URL, a VCS commit)
-            pins.append(f"{canonicalize_name(req.name)} @ {req.url}")
+            pins.append(f"{canonical(req.name)} @ {req.url}")
             continue
         specs = list(req.specifier)
         if len(specs) != 1 or specs[0].operator not in ("==", "==="):

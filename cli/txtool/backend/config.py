@@ -9,14 +9,15 @@ so that it does not read it either (``uv.py``), and pip has none.
 
 Each field is taken from the first place that sets it (the command line first), as both
 tools do. Relative find-links in a file are relative to that file.
+
+The file parsers (``tomllib``, ``configparser``) are imported once there is a file to parse:
+most homes have neither a uv.toml nor a pip.conf, and a uv command never reads pip's.
 """
 
 from __future__ import annotations
 
-import configparser
 import os
 import sys
-import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -77,11 +78,16 @@ def pip_files(env: Mapping[str, str]) -> list[Path]:
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
+        raw = path.read_bytes()
     except FileNotFoundError:
         return {}
-    except (OSError, tomllib.TOMLDecodeError) as e:
+    except OSError as e:
+        raise BackendError(f"cannot read {path}: {e}", kind="invalid") from None
+    import tomllib
+
+    try:
+        return tomllib.loads(raw.decode())  # as tomllib.load decodes a file
+    except tomllib.TOMLDecodeError as e:
         raise BackendError(f"cannot read {path}: {e}", kind="invalid") from None
 
 
@@ -169,6 +175,8 @@ def _pip(env: Mapping[str, str], settings: _Settings) -> None:
         find_links=(env.get("PIP_FIND_LINKS") or "").split(),
         no_index=_truthy(env["PIP_NO_INDEX"]) if env.get("PIP_NO_INDEX") else None,
     )
+    import configparser
+
     for path in pip_files(env):
         parser = configparser.RawConfigParser()
         try:

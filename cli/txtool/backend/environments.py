@@ -6,12 +6,12 @@ import os
 import re
 import shutil
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from packaging.utils import canonicalize_name
+import msgspec
 
+from ..names import canonical
 from .errors import BackendError
 
 if TYPE_CHECKING:
@@ -20,14 +20,13 @@ if TYPE_CHECKING:
 _WINDOWS = sys.platform == "win32"
 
 
-@dataclass(frozen=True)
-class Installed:
+class Installed(msgspec.Struct, frozen=True):
     name: str  # canonical distribution name
     version: str
-    console_scripts: dict[str, str] = field(default_factory=dict)  # name -> "module:attr"
-    gui_scripts: dict[str, str] = field(default_factory=dict)
+    console_scripts: dict[str, str] = {}  # name -> "module:attr"
+    gui_scripts: dict[str, str] = {}
     # Executables shipped as files (wheel .data/scripts, e.g. ruff's binary): name -> path.
-    data_scripts: dict[str, str] = field(default_factory=dict)
+    data_scripts: dict[str, str] = {}
 
 
 def env_python(env: Path) -> Path:
@@ -57,7 +56,7 @@ def _dist_infos(env: Path, dist: str) -> list[Path]:
     for site in _site_packages(env):
         for entry in os.listdir(site):
             stem, dot, suffix = entry.rpartition(".")
-            if dot and suffix == "dist-info" and canonicalize_name(stem.partition("-")[0]) == dist:
+            if dot and suffix == "dist-info" and canonical(stem.partition("-")[0]) == dist:
                 found.append(site / entry)
     return found
 
@@ -94,7 +93,7 @@ def env_damage(env: Path, dist: str, version: str) -> str | None:
     env = Path(env)
     if not env.is_dir():
         return f"environment {env} is missing"
-    dist = canonicalize_name(dist)
+    dist = canonical(dist)
     if version not in _dist_info_versions(env, dist):
         try:
             installed = inspect_env(env, dist)
@@ -111,7 +110,7 @@ def distributions(env: Path) -> dict[str, importlib.metadata.Distribution]:
 
     paths = [str(p) for p in _site_packages(Path(env))]
     found = importlib.metadata.distributions(path=paths) if paths else ()
-    return {canonicalize_name(d.metadata["Name"]): d for d in found if d.metadata["Name"]}
+    return {canonical(d.metadata["Name"]): d for d in found if d.metadata["Name"]}
 
 
 def inspect_env(env: Path, dist: str) -> Installed:
@@ -122,7 +121,7 @@ def inspect_env(env: Path, dist: str) -> Installed:
     through importlib.metadata, which costs some 9 ms of imports and parses the metadata of
     every distribution in the environment to find one."""
     env = Path(env)
-    dist = canonicalize_name(dist)
+    dist = canonical(dist)
     found = _dist_infos(env, dist)
     if not found:
         raise BackendError(f"{dist} is not installed in {env}", kind="not-found")

@@ -7,13 +7,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
+from ..names import canonical, parsed
 
 
 def pin_name(pin: str) -> str:
     """The distribution a pin installs, canonicalized."""
-    return canonicalize_name(pin.split("==", 1)[0].split(" @ ", 1)[0].strip())
+    return canonical(pin.split("==", 1)[0].split(" @ ", 1)[0].strip())
 
 
 def is_rebuilt(pin: str) -> bool:
@@ -27,11 +26,11 @@ def is_rebuilt(pin: str) -> bool:
 def install_args(pins: Sequence[str], editable: Sequence[str]) -> list[str]:
     """The requirement arguments installing ``pins``; those of the distributions named in
     ``editable`` (direct references to a project directory) as ``-e URL``."""
-    wanted = {canonicalize_name(n) for n in editable}
+    wanted = {canonical(n) for n in editable}
     args: list[str] = []
     for p in pins:
-        req = Requirement(p)
-        if req.url and canonicalize_name(req.name) in wanted:
+        req = parsed(p)
+        if req.url and canonical(req.name) in wanted:
             args += ["-e", req.url]
         else:
             args.append(p)

@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from packaging.utils import canonicalize_name
-
+from ..names import canonical
 from .common import (
     check_install,
     check_resolve,
@@ -77,7 +76,7 @@ def _pin(item: dict[str, Any]) -> str:
     vcs = info.get("vcs_info")
     if vcs:
         url = f"{vcs['vcs']}+{url}@{vcs['commit_id']}"
-    return f"{canonicalize_name(name)} @ {url}"
+    return f"{canonical(name)} @ {url}"
 
 
 class PipBackend:
