@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import gc
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from ._errors import IllegalTransition, JournalCorrupt
 from ._events import EVENT_TYPES, Header, Line, OpSummary, Record
@@ -82,28 +84,26 @@ def _replay(
     """Fold the records among ``entries[1:]`` above sequence ``base`` into ``state``."""
     # Replay's loop. Records at or below ``base`` (already in the snapshot: a crash came
     # between writing it and emptying the log) can only be a prefix, since sequence numbers
-    # increase: they are skipped once, not tested per record.
+    # increase: they are skipped once, not tested per record. A snapshot's summaries were
+    # folded by the caller; anything else that is not a record is refused by apply.
     body, records = entries[1:], RECORD_TYPES
     skip = 0
     while skip < len(body) and type(body[skip]) in records and body[skip].seq <= base:  # type: ignore[union-attr]
         skip += 1
-    rest, apply, log = body[skip:], state.apply, path.name == LOG_NAME
-    entry: Line | None = None
+    rest: list[Any] = body[skip:]
+    if path.name != LOG_NAME:
+        rest = [e for e in rest if type(e) is not OpSummary]
+    seen = state.last_seq
     try:
-        for entry in rest:
-            if type(entry) in records:
-                apply(entry)  # type: ignore[arg-type]
-            elif isinstance(entry, Header):
-                raise IllegalTransition("-", "-", "header", "a header in the middle of a file")
-            elif log:
-                raise IllegalTransition(entry.op, "-", "summary", "a summary in the log")
+        deque(map(state.apply, rest), maxlen=0)  # the loop in C
     except IllegalTransition as e:
-        # Where the culprit is, worked out only now: the loop keeps no index.
-        i = skip + next(k for k, x in enumerate(rest) if x is entry)
-        raise JournalCorrupt(path, offset_of(data, i + 1), str(e)) from None
-    # Every entry of a log is a record by now (anything else raised); a snapshot's
-    # summaries were folded by the caller.
-    live.extend(rest if log else [e for e in rest if type(e) in records])  # type: ignore[misc, arg-type]
+        # The culprit follows the last record applied, the one whose seq is the state's
+        # (sequence numbers increase): worked out only now, so the loop keeps no index.
+        done = state.last_seq
+        k = 0 if done == seen else 1 + next(i for i, x in enumerate(rest) if x.seq == done)
+        line = next(i for i, x in enumerate(entries) if x is rest[k])
+        raise JournalCorrupt(path, offset_of(data, line), str(e)) from None
+    live.extend(rest)
     state.last_seq = max(state.last_seq, _base_of(entries))
 
 
