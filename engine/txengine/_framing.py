@@ -7,12 +7,12 @@ The checksum covers the JSON, so each line is trusted on its own. A file is read
 from __future__ import annotations
 
 import array
+import itertools
 import operator
 import sys
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import msgspec
 
@@ -74,21 +74,65 @@ def scan(path: Path, data: bytes, *, allow_torn_tail: bool) -> tuple[list[Line],
     mid-append): they end the scan when ``allow_torn_tail``. A failing line followed by a
     valid one is corruption, and so is anything from a newer format: both raise.
     """
+    chunks, end = scan_chunks(path, data, allow_torn_tail=allow_torn_tail)
+    return list(itertools.chain.from_iterable(chunks)), end
+
+
+def scan_chunks(
+    path: Path, data: bytes, *, allow_torn_tail: bool
+) -> tuple[Iterator[list[Line]], int]:
+    """:func:`scan`, decoded as it is consumed: the entries come in chunks of consecutive
+    lines, so that a reader that folds each chunk and drops it keeps a small working set.
+
+    Every frame is checked (and a torn tail found) before the first chunk; a line that
+    does not decode, or comes from a newer format, raises when its chunk is reached.
+    """
     # The hot path of replay, with no Python-level loop over lines: every line's frame is
-    # checked at once (see _framed), every payload decoded by one map. Only when something
+    # checked at once (see _framed), each chunk decoded by one map. Only when something
     # is wrong does the line-by-line scan run, to find the first bad line and name it.
     lines = data.split(b"\n")
     tail = lines.pop()  # the piece after the final newline: empty unless torn
     payloads = list(map(_payload_of, lines))
     framed = _framed(lines, payloads)
-    del lines  # freed now, its memory holds the records decoding builds (a tenth faster)
-    entries = _decode_all(payloads) if framed else None
-    if entries is None:
-        return _scan_lines(path, data, allow_torn_tail)
+    del lines  # freed now: its memory holds the records decoding builds
+    if not framed:
+        entries, end = _scan_lines(path, data, allow_torn_tail)
+        return iter([entries]), end
     end = len(data) - len(tail)
     if tail:
         _refuse_unless_torn(path, data, end, "incomplete last line", allow_torn_tail)
-    return entries, end
+    return _decoded(path, data, payloads), end
+
+
+#: Lines decoded at a time: the records of a chunk are still in the CPU's caches when they
+#: are folded, and the memory of one chunk's payloads (and, for ``load``, its records) is
+#: reused by the next. Measured on 100k records: a sixth less CPU than decoding all first.
+CHUNK = 1024
+
+
+def _decoded(path: Path, data: bytes, payloads: list[bytes]) -> Iterator[list[Line]]:
+    """The payloads decoded, chunk by chunk, each chunk's payloads freed once decoded."""
+    payloads.reverse()  # taken from the end, so that the list shrinks without moving
+    line = 0
+    while payloads:
+        chunk = payloads[-CHUNK:]
+        del payloads[-CHUNK:]
+        chunk.reverse()
+        try:
+            entries: list[Line] = list(map(_decode, chunk))
+            if max(map(_version_of, entries)) > FORMAT_VERSION:
+                entries = _decode_each(path, data, chunk, line)  # raises JournalTooNew
+        except msgspec.DecodeError:
+            entries = _decode_each(path, data, chunk, line)  # raises, naming the line
+        line += len(chunk)
+        del chunk
+        yield entries
+
+
+def _decode_each(path: Path, data: bytes, payloads: list[bytes], line: int) -> list[Line]:
+    """``payloads`` (lines ``line`` on of ``data``) decoded one by one by :func:`decode_line`."""
+    starts = itertools.accumulate((len(p) + 10 for p in payloads), initial=offset_of(data, line))
+    return [decode_line(path, p, at) for p, at in zip(payloads, starts, strict=False)]
 
 
 _payload_of = operator.itemgetter(slice(9, None))
@@ -115,23 +159,6 @@ def _framed(lines: list[bytes], payloads: list[bytes]) -> bool:
 
 
 _U32 = next(code for code in "IL" if array.array(code).itemsize == 4)
-
-
-def _decode_all(payloads: list[Any]) -> list[Line] | None:
-    """Every payload decoded, in order, or None if one does not decode or is too new.
-
-    Empties ``payloads`` as it goes (popped from the end of the reversed list, up to a
-    sentinel no payload can be): each one's memory is free for the records that follow.
-    """
-    payloads.append(None)
-    payloads.reverse()
-    try:
-        entries: list[Line] = list(map(_decode, iter(payloads.pop, None)))
-    except msgspec.DecodeError:
-        return None
-    if entries and max(map(_version_of, entries)) > FORMAT_VERSION:
-        return None
-    return entries
 
 
 def _scan_lines(path: Path, data: bytes, allow_torn_tail: bool) -> tuple[list[Line], int]:
