@@ -15,6 +15,7 @@ from . import _lifecycle as lc
 from ._errors import IllegalTransition
 from ._events import (
     EVENT_TYPES,
+    OP_DIGITS,
     CleanedUp,
     Committed,
     OpStarted,
@@ -321,6 +322,8 @@ class JournalState:
         if view is None:
             if cls is not OpStarted:
                 raise IllegalTransition(op, "unknown", _TAGS[cls], "operation never started")
+            if op.strip(OP_DIGITS):  # decoding checked its length (see StartedOpId)
+                raise IllegalTransition(op, "unknown", "op-started", "an id not of hex digits")
             view = OperationView(rec)  # type: ignore[arg-type]
         state, seq = view.state, rec.seq
         if seq <= self.last_seq:
