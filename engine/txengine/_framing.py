@@ -74,65 +74,55 @@ def scan(path: Path, data: bytes, *, allow_torn_tail: bool) -> tuple[list[Line],
     mid-append): they end the scan when ``allow_torn_tail``. A failing line followed by a
     valid one is corruption, and so is anything from a newer format: both raise.
     """
-    chunks, end = scan_chunks(path, data, allow_torn_tail=allow_torn_tail)
-    return list(itertools.chain.from_iterable(chunks)), end
+    chunks = Chunks(path, data, allow_torn_tail=allow_torn_tail)
+    return list(itertools.chain.from_iterable(chunks)), chunks.end
 
 
-def scan_chunks(
-    path: Path, data: bytes, *, allow_torn_tail: bool
-) -> tuple[Iterator[list[Line]], int]:
-    """:func:`scan`, decoded as it is consumed: the entries come in chunks of consecutive
-    lines, so that a reader that folds each chunk and drops it keeps a small working set.
-
-    Every frame is checked (and a torn tail found) before the first chunk; a line that
-    does not decode, or comes from a newer format, raises when its chunk is reached.
-    """
-    # The hot path of replay, with no Python-level loop over lines: every line's frame is
-    # checked at once (see _framed), each chunk decoded by one map. Only when something
-    # is wrong does the line-by-line scan run, to find the first bad line and name it.
-    lines = data.split(b"\n")
-    tail = lines.pop()  # the piece after the final newline: empty unless torn
-    payloads = list(map(_payload_of, lines))
-    framed = _framed(lines, payloads)
-    del lines  # freed now: its memory holds the records decoding builds
-    if not framed:
-        entries, end = _scan_lines(path, data, allow_torn_tail)
-        return iter([entries]), end
-    end = len(data) - len(tail)
-    if tail:
-        _refuse_unless_torn(path, data, end, "incomplete last line", allow_torn_tail)
-    return _decoded(path, data, payloads), end
+#: Bytes of a file checked and decoded at a time (about a thousand records): what a chunk
+#: builds, and the lines and payloads it is built from, stay in the CPU's caches until
+#: folded, and their memory is reused by the next chunk instead of being asked of the
+#: system anew. Measured on 100k records: a fifth less time than decoding all first.
+REGION = 1 << 17
 
 
-#: Lines decoded at a time: the records of a chunk are still in the CPU's caches when they
-#: are folded, and the memory of one chunk's payloads (and, for ``load``, its records) is
-#: reused by the next. Measured on 100k records: a sixth less CPU than decoding all first.
-CHUNK = 1024
+class Chunks:
+    """:func:`scan` as it is consumed: the entries of consecutive lines, region by region
+    of the file, so that a reader that folds each chunk and drops it keeps a small working
+    set. A bad line raises (or, torn, ends the scan) when its region is reached."""
 
+    def __init__(self, path: Path, data: bytes, *, allow_torn_tail: bool) -> None:
+        self.path, self.data, self.allow_torn_tail = path, data, allow_torn_tail
+        #: The length of the valid prefix, once iterated to the end.
+        self.end = 0
 
-def _decoded(path: Path, data: bytes, payloads: list[bytes]) -> Iterator[list[Line]]:
-    """The payloads decoded, chunk by chunk, each chunk's payloads freed once decoded."""
-    payloads.reverse()  # taken from the end, so that the list shrinks without moving
-    line = 0
-    while payloads:
-        chunk = payloads[-CHUNK:]
-        del payloads[-CHUNK:]
-        chunk.reverse()
-        try:
-            entries: list[Line] = list(map(_decode, chunk))
-            if max(map(_version_of, entries)) > FORMAT_VERSION:
-                entries = _decode_each(path, data, chunk, line)  # raises JournalTooNew
-        except msgspec.DecodeError:
-            entries = _decode_each(path, data, chunk, line)  # raises, naming the line
-        line += len(chunk)
-        del chunk
-        yield entries
-
-
-def _decode_each(path: Path, data: bytes, payloads: list[bytes], line: int) -> list[Line]:
-    """``payloads`` (lines ``line`` on of ``data``) decoded one by one by :func:`decode_line`."""
-    starts = itertools.accumulate((len(p) + 10 for p in payloads), initial=offset_of(data, line))
-    return [decode_line(path, p, at) for p, at in zip(payloads, starts, strict=False)]
+    def __iter__(self) -> Iterator[list[Line]]:
+        # The hot path of replay, with no Python-level loop over lines: a region's frames
+        # are checked at once (see _framed) and its payloads decoded by one map. Only
+        # from a region that fails does the line-by-line scan run, to the end of the file.
+        path, data, pos = self.path, self.data, 0
+        while pos < len(data):
+            stop = data.rfind(b"\n", pos, pos + REGION) + 1
+            if stop <= pos:  # one line longer than a region, or a torn tail without newline
+                stop = data.find(b"\n", pos + REGION) + 1 or len(data)
+            lines = data[pos:stop].split(b"\n")
+            torn = lines.pop()  # the piece after the region's last newline: empty unless torn
+            payloads = list(map(_payload_of, lines))
+            if torn or not _framed(lines, payloads):
+                entries, self.end = _scan_lines(path, data, pos, self.allow_torn_tail)
+                if entries:
+                    yield entries
+                return
+            del lines
+            try:
+                entries = list(map(_decode, payloads))
+                if max(map(_version_of, entries)) > FORMAT_VERSION:
+                    entries = _decode_each(path, payloads, pos)  # raises JournalTooNew
+            except msgspec.DecodeError:
+                entries = _decode_each(path, payloads, pos)  # raises, naming the line
+            del payloads
+            yield entries
+            pos = stop
+        self.end = pos
 
 
 _payload_of = operator.itemgetter(slice(9, None))
@@ -161,27 +151,29 @@ def _framed(lines: list[bytes], payloads: list[bytes]) -> bool:
 _U32 = next(code for code in "IL" if array.array(code).itemsize == 4)
 
 
-def _scan_lines(path: Path, data: bytes, allow_torn_tail: bool) -> tuple[list[Line], int]:
-    """:func:`scan` line by line: finds the first bad line, and what it means."""
-    lines = data.split(b"\n")
-    tail = lines.pop()
+def _decode_each(path: Path, payloads: list[bytes], pos: int) -> list[Line]:
+    """``payloads`` (of the lines from byte ``pos`` on) decoded one by one by
+    :func:`decode_line`, which raises for a bad one, naming its offset."""
+    starts = itertools.accumulate((len(p) + 10 for p in payloads), initial=pos)
+    return [decode_line(path, p, at) for p, at in zip(payloads, starts, strict=False)]
+
+
+def _scan_lines(path: Path, data: bytes, pos: int, allow_torn_tail: bool) -> tuple[list[Line], int]:
+    """:func:`scan` from byte ``pos`` on, line by line: the entries up to the first bad
+    line, and where that is (raising unless it is a torn tail)."""
     entries: list[Line] = []
-    for i, line in enumerate(lines):
+    lines = data[pos:].split(b"\n")
+    tail = lines.pop()
+    for line in lines:
         payload = check_line(line)
         if payload is None:
-            return _torn(path, data, offset_of(data, i), "checksum mismatch", allow_torn_tail)
-        try:
-            entry = _decode(payload)
-        except msgspec.DecodeError:
-            decode_line(path, payload, offset_of(data, i))  # raises, naming the cause
-            raise
-        if entry.v > FORMAT_VERSION:
-            raise JournalTooNew(path, entry.v, FORMAT_VERSION)
-        entries.append(entry)
-    end = len(data) - len(tail)
+            _refuse_unless_torn(path, data, pos, "checksum mismatch", allow_torn_tail)
+            return entries, pos
+        entries.append(decode_line(path, payload, pos))
+        pos += len(line) + 1
     if tail:
-        _refuse_unless_torn(path, data, end, "incomplete last line", allow_torn_tail)
-    return entries, end
+        _refuse_unless_torn(path, data, pos, "incomplete last line", allow_torn_tail)
+    return entries, pos
 
 
 def refuse_newer(path: Path, payload: bytes) -> None:
@@ -192,13 +184,6 @@ def refuse_newer(path: Path, payload: bytes) -> None:
         return
     if version > FORMAT_VERSION:
         raise JournalTooNew(path, version, FORMAT_VERSION)
-
-
-def _torn(path: Path, data: bytes, pos: int, reason: str, allowed: bool) -> tuple[list[Line], int]:
-    """The entries before a bad line at ``pos`` that must be a torn tail, and ``pos``."""
-    _refuse_unless_torn(path, data, pos, reason, allowed)
-    entries, _ = scan(path, data[:pos], allow_torn_tail=False)
-    return entries, pos
 
 
 def _refuse_unless_torn(path: Path, data: bytes, pos: int, reason: str, allowed: bool) -> None:

@@ -22,12 +22,12 @@ from ._framing import (
     HISTORY_NAME,
     LOG_NAME,
     SNAPSHOT_NAME,
+    Chunks,
     Warn,
     header,
     offset_of,
     read,
     scan,
-    scan_chunks,
 )
 from ._history import closed_after, summaries
 from ._replay import JournalState, OperationView
@@ -85,18 +85,19 @@ def _fold_files(
     data = read(log_path)
     if data is None:
         return state, live or [], 0
-    chunks, end = scan_chunks(log_path, data, allow_torn_tail=True)
+    chunks = Chunks(log_path, data, allow_torn_tail=True)
+    it = iter(chunks)
+    first = next(it, None)
+    if first:
+        header(log_path, first, "log")
+        _replay(state, itertools.chain([first], it), log_path, data, state.last_seq, live)
+    end = chunks.end
     if end < len(data) and warn is not None:
         action = "cut off" if repair else "ignored"
         warn(
             f"{log_path}: {action} {len(data) - end} bytes of a torn last record at byte {end}"
             " (a write interrupted by a crash)"
         )
-    first = next(chunks, None)
-    if not first:  # an empty log, or one whose every line is torn
-        return state, live or [], 0
-    header(log_path, first, "log")
-    _replay(state, itertools.chain([first], chunks), log_path, data, state.last_seq, live)
     return state, live or [], end
 
 

@@ -33,7 +33,7 @@ from txengine._events import (
     StepDone,
     StepStarted,
 )
-from txengine._framing import CHUNK, check_line, decode_line
+from txengine._framing import REGION, check_line, decode_line
 from txengine._journal import HISTORY_NAME, LOG_NAME, SNAPSHOT_NAME, frame
 from txengine._replay import JournalState
 
@@ -161,6 +161,19 @@ def _long_log(directory: Path, ops: int) -> list[bytes]:
     return lines
 
 
+MANY = 3 * REGION // 400 + 7  # operations: five lines of about 90 bytes each
+
+
+def _line_after(lines: list[bytes], offset: int) -> int:
+    """The index of the first of ``lines`` that starts after byte ``offset``."""
+    pos = 0
+    for i, line in enumerate(lines):
+        if pos > offset:
+            return i
+        pos += len(line)
+    raise AssertionError("the log is too short")
+
+
 def _fold_line_by_line(lines: list[bytes]) -> JournalState:
     """What a journal's lines mean, folded one record at a time (the reference for load)."""
     state = JournalState()
@@ -172,9 +185,10 @@ def _fold_line_by_line(lines: list[bytes]) -> JournalState:
 
 
 def test_a_log_of_many_chunks_loads_as_folded_line_by_line(tmp_path: Path) -> None:
-    lines = _long_log(tmp_path, 3 * CHUNK // 5 + 7)  # lines end mid-chunk
+    lines = _long_log(tmp_path, MANY)
+    assert sum(map(len, lines)) > 3 * REGION
     state = load(tmp_path)
-    assert len(state.ops) == 3 * CHUNK // 5 + 7 and state.last_seq == len(lines) - 1
+    assert len(state.ops) == MANY and state.last_seq == len(lines) - 1
     assert project(state) == project(_fold_line_by_line(lines))
     with Journal.open(tmp_path) as j:
         assert project(j.state) == project(state)
@@ -199,8 +213,8 @@ def test_a_log_of_many_chunks_loads_as_folded_line_by_line(tmp_path: Path) -> No
 def test_damage_in_a_later_chunk_is_named_at_its_offset(
     tmp_path: Path, damage: Callable[[bytes], bytes]
 ) -> None:
-    lines = _long_log(tmp_path, 3 * CHUNK // 5)
-    target = 2 * CHUNK + 3  # a line of the third chunk
+    lines = _long_log(tmp_path, MANY)
+    target = _line_after(lines, 2 * REGION + 100)  # a line of the third region
     lines[target] = damage(lines[target].rstrip(b"\n")).rstrip(b"\n") + b"\n"
     data = b"".join(lines)
     (tmp_path / LOG_NAME).write_bytes(data)
@@ -225,15 +239,18 @@ def test_a_checksum_is_eight_hex_digits_and_nothing_else(tmp_path: Path, sign: b
 
 
 def test_a_newer_record_in_a_later_chunk_is_refused(tmp_path: Path) -> None:
-    lines = _long_log(tmp_path, 3 * CHUNK // 5)
-    lines.insert(2 * CHUNK + 3, raw_line({"type": "step-done", "v": 2, "seq": 1, "op": "x"}))
+    lines = _long_log(tmp_path, MANY)
+    lines.insert(
+        _line_after(lines, 2 * REGION + 100),
+        raw_line({"type": "step-done", "v": 2, "seq": 1, "op": "x"}),
+    )
     (tmp_path / LOG_NAME).write_bytes(b"".join(lines))
     with pytest.raises(JournalTooNew):
         load(tmp_path)
 
 
 def test_a_torn_tail_after_many_chunks_is_cut_off(tmp_path: Path) -> None:
-    lines = _long_log(tmp_path, 3 * CHUNK // 5)
+    lines = _long_log(tmp_path, MANY)
     size = (tmp_path / LOG_NAME).stat().st_size
     with open(tmp_path / LOG_NAME, "ab") as f:
         f.write(lines[-1][:30])
