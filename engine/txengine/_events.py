@@ -23,6 +23,9 @@ OP_PATTERN = "^[0-9a-f]{12}$"
 #: so decoding checks just its length (a pattern per step would slow replay threefold).
 KIND_PATTERN = "^[A-Za-z][A-Za-z0-9_.-]{0,63}$"
 
+#: A line's format version, as read: a newer one does not decode (the reader then names
+#: the version it found), so that replay needs no separate pass over the versions.
+Version = Annotated[int, msgspec.Meta(le=FORMAT_VERSION)]
 OpId = Annotated[str, msgspec.Meta(pattern=OP_PATTERN)]
 #: The id of an op-started record as decoded: its length is checked there, its digits
 #: (:data:`OP_DIGITS`) by the fold, once per operation, since a pattern (a call into
@@ -49,7 +52,7 @@ class PlannedStep(
 class Record(msgspec.Struct, tag_field="type", kw_only=True, frozen=True, gc=False):
     """Fields every operation record carries (see the module docstring)."""
 
-    v: int = FORMAT_VERSION
+    v: Version = FORMAT_VERSION
     seq: int
     op: str
     ts: float
@@ -165,7 +168,7 @@ EVENT_TYPES: tuple[type[Record], ...] = (
 class OpSummary(msgspec.Struct, tag="summary", tag_field="type", kw_only=True, frozen=True):
     """A closed operation folded by compaction: what history and projections still need."""
 
-    v: int = FORMAT_VERSION
+    v: Version = FORMAT_VERSION
     seq: int
     op: OpId
     kind: str
@@ -182,7 +185,7 @@ class OpSummary(msgspec.Struct, tag="summary", tag_field="type", kw_only=True, f
 class Header(msgspec.Struct, tag="header", tag_field="type", kw_only=True, frozen=True):
     """First line of every journal file. ``base_seq``: records at or below it live elsewhere."""
 
-    v: int = FORMAT_VERSION
+    v: Version = FORMAT_VERSION
     kind: Literal["log", "snapshot", "history"]
     created: float
     base_seq: int = 0

@@ -58,13 +58,10 @@ def check_line(line: bytes) -> bytes | None:
 def decode_line(path: Path, payload: bytes, offset: int) -> Line:
     """Decode one checked payload; a newer format or an undecodable record raises."""
     try:
-        entry = _decode(payload)
+        return _decode(payload)
     except msgspec.DecodeError as e:
-        refuse_newer(path, payload)
+        refuse_newer(path, payload)  # a newer version does not decode (see Version)
         raise JournalCorrupt(path, offset, f"undecodable record ({e})") from None
-    if entry.v > FORMAT_VERSION:
-        raise JournalTooNew(path, entry.v, FORMAT_VERSION)
-    return entry
 
 
 def scan(path: Path, data: bytes, *, allow_torn_tail: bool) -> tuple[list[Line], int]:
@@ -115,9 +112,7 @@ class Chunks:
             del lines
             try:
                 entries = list(map(_decode, payloads))
-                if max(map(_version_of, entries)) > FORMAT_VERSION:
-                    entries = _decode_each(path, payloads, pos)  # raises JournalTooNew
-            except msgspec.DecodeError:
+            except msgspec.DecodeError:  # or a newer version
                 entries = _decode_each(path, payloads, pos)  # raises, naming the line
             del payloads
             yield entries
@@ -127,7 +122,6 @@ class Chunks:
 
 _payload_of = operator.itemgetter(slice(9, None))
 _head_of = operator.itemgetter(slice(0, 9))
-_version_of = operator.attrgetter("v")
 
 
 def _framed(lines: list[bytes], payloads: list[bytes]) -> bool:

@@ -328,10 +328,9 @@ class JournalState:
         state, seq = view.state, rec.seq
         if seq <= self.last_seq:
             raise IllegalTransition(op, state, _TAGS[cls], f"sequence {seq} not increasing")
-        if cls is ResumeStarted:
+        dest = moves.get(state)  # none for resume-started: its move depends on its direction
+        if dest is None and cls is ResumeStarted:
             dest = _TABLE.get((state, f"resume-{rec.direction}"))  # type: ignore[attr-defined]
-        else:
-            dest = moves.get(state)
         if dest is None:
             raise IllegalTransition(op, state, _trigger(rec))
         if change is not None:
