@@ -215,26 +215,33 @@ class Checkpoint:
     :meth:`JournalState.restore` needs to take that record back when it could not be made
     durable, so that the state never says more than the log holds."""
 
-    __slots__ = ("fields", "last_seq", "op", "view")
+    __slots__ = ("entry", "fields", "last_seq", "op", "view")
 
-    def __init__(self, state: JournalState, op: str) -> None:
-        self.op = op
+    def __init__(self, state: JournalState, rec: Record) -> None:
+        self.op = rec.op
         self.last_seq = state.last_seq
-        self.view = view = state.ops.get(op)
-        # Lists are copied: the step handlers change them in place.
+        self.view = view = state.ops.get(rec.op)
+        # The view's lists are kept, not copied: a record changes in place only the entries
+        # of its own step (resume-started replaces the list of steps, leaving the old one).
         self.fields = (
             None
             if view is None
             else (
                 view.state,
-                list(view.steps),
-                list(view.results),
-                list(view.intents),
+                view.steps,
+                view.results,
+                view.intents,
                 view.error,
                 view.errno,
                 view.updated,
                 view.last_seq,
             )
+        )
+        i: int | None = getattr(rec, "index", None)
+        self.entry = (
+            (i, view.steps[i], view.results[i], view.intents[i])
+            if view is not None and i is not None and 0 <= i < len(view.steps)
+            else None
         )
 
 
@@ -272,9 +279,9 @@ class JournalState:
 
     # -- folding -------------------------------------------------------------------------
 
-    def checkpoint(self, op: str) -> Checkpoint:
-        """Operation ``op`` as it is now, before a record of it is applied."""
-        return Checkpoint(self, op)
+    def checkpoint(self, rec: Record) -> Checkpoint:
+        """The operation of ``rec`` as it is now, before ``rec`` is applied."""
+        return Checkpoint(self, rec)
 
     def restore(self, cp: Checkpoint) -> None:
         """Take back the record applied since ``cp`` (restore several newest first)."""
@@ -292,6 +299,8 @@ class JournalState:
                 view.updated,
                 view.last_seq,
             ) = cp.fields
+            if cp.entry is not None:
+                i, view.steps[i], view.results[i], view.intents[i] = cp.entry
         self.last_seq = cp.last_seq
 
     def add_summary(self, s: OpSummary) -> None:
