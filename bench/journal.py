@@ -1,15 +1,16 @@
 """Journal benchmark: group commit, replay speed, and the journal cost of one operation.
 
     python bench/journal.py [--dir DIR] [--records 100000] [--steps 5] [--backend asyncio|trio]
-                            [--quick]
+                            [--rounds 5] [--quick]
 
 Prints each figure and a table of goals with PASS/FAIL:
 
 * appends/s with 1 writer (sequential awaits) and with 64 concurrent writers (an anyio task
-  group; each task runs its own operations, since every operation starts with op-started);
-  goal: 64 writers reach >= 20x the appends/s of one (group commit: one fdatasync covers
+  group; each task runs its own operations, since every operation starts with op-started),
+  in ``--rounds`` alternating rounds after the event loop's backend is imported; goal: the
+  median ratio, 64 writers >= 20x the appends/s of one (group commit: one fdatasync covers
   every record written while the previous one ran);
-* replay: ``txengine.load`` of a journal of ~100k records; goal >= 500k records/s;
+* replay: ``txengine.load`` of a journal of ~100k records (best of 5); goal >= 1M records/s;
 * one operation of S no-op steps run by the Engine, against a budget of (S+1) raw
   write+fdatasync of a small append (measured in the same run, same filesystem) + 2 ms;
   goal: ratio <= 1;
@@ -39,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import msgspec
 
 from txengine import Engine, Journal, Result, Step, StepContext, load
@@ -258,11 +260,12 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=100_000, help="replay journal size")
     parser.add_argument("--steps", type=int, default=5, help="S: steps of the measured operation")
     parser.add_argument("--ops-per-writer", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of 1 then 64 writers")
     parser.add_argument("--backend", default="asyncio", choices=["asyncio", "trio"])
     parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test)")
     args = parser.parse_args()
     if args.quick:
-        args.records, args.ops_per_writer = 2_000, 1
+        args.records, args.ops_per_writer, args.rounds = 2_000, 1, 1
     BACKEND = args.backend
 
     parent = pick_dir(args.dir)
@@ -273,10 +276,23 @@ def main() -> int:
         fsync = raw_fsync_seconds(d)
         print(f"raw write+fdatasync of a small append: {fsync * 1e3:.3f} ms")
 
-        seq = appends_per_second(d, 1, args.ops_per_writer * 4)
-        conc = appends_per_second(d, WRITERS, args.ops_per_writer)
-        ratio = conc / seq
-        print(f"appends/s   1 writer: {seq:,.0f}   {WRITERS} writers: {conc:,.0f}   x{ratio:.1f}")
+        # The first anyio.run imports the event loop's backend (~35 ms): paid before any
+        # timing, or the first figure (the lone writer's, the ratio's divisor) holds it.
+        anyio.run(anyio.lowlevel.checkpoint, backend=BACKEND)
+        rounds = []
+        for i in range(args.rounds):  # alternating, so that both see the same disk
+            seq = appends_per_second(d / f"round-{i}", 1, args.ops_per_writer * 4)
+            conc = appends_per_second(d / f"round-{i}", WRITERS, args.ops_per_writer)
+            rounds.append((seq, conc, conc / seq))
+            print(
+                f"appends/s   1 writer: {seq:,.0f}   {WRITERS} writers: {conc:,.0f}   x{conc / seq:.1f}"
+            )
+        ratios = sorted(r for *_, r in rounds)
+        ratio = statistics.median(ratios)
+        print(
+            f"            median of {len(ratios)} rounds: x{ratio:.1f}"
+            f" (spread x{ratios[0]:.1f}-x{ratios[-1]:.1f})"
+        )
 
         rate, floor, n = replay_per_second(d, args.records)
         print(

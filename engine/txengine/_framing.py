@@ -6,8 +6,12 @@ The checksum covers the JSON, so each line is trusted on its own. A file is read
 
 from __future__ import annotations
 
+import array
+import itertools
+import operator
+import sys
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import msgspec
@@ -40,7 +44,8 @@ def frame(entry: msgspec.Struct) -> bytes:
 
 def check_line(line: bytes) -> bytes | None:
     """The JSON payload of a framed line (without its newline), or None when it is bad."""
-    if len(line) < 10 or line[8] != 0x20:
+    # isalnum: int() alone would take a sign, underscores or spaces among the digits.
+    if len(line) < 10 or line[8] != 0x20 or not line[:8].isalnum():
         return None
     try:
         crc = int(line[:8], 16)
@@ -53,13 +58,10 @@ def check_line(line: bytes) -> bytes | None:
 def decode_line(path: Path, payload: bytes, offset: int) -> Line:
     """Decode one checked payload; a newer format or an undecodable record raises."""
     try:
-        entry = _decode(payload)
+        return _decode(payload)
     except msgspec.DecodeError as e:
-        refuse_newer(path, payload)
+        refuse_newer(path, payload)  # a newer version does not decode (see Version)
         raise JournalCorrupt(path, offset, f"undecodable record ({e})") from None
-    if entry.v > FORMAT_VERSION:
-        raise JournalTooNew(path, entry.v, FORMAT_VERSION)
-    return entry
 
 
 def scan(path: Path, data: bytes, *, allow_torn_tail: bool) -> tuple[list[Line], int]:
@@ -69,33 +71,103 @@ def scan(path: Path, data: bytes, *, allow_torn_tail: bool) -> tuple[list[Line],
     mid-append): they end the scan when ``allow_torn_tail``. A failing line followed by a
     valid one is corruption, and so is anything from a newer format: both raise.
     """
-    # The hot loop of replay: the frame check of check_line and the decode of decode_line,
-    # inline (a call per line saved); byte offsets are worked out only when a line is bad.
-    # (Measured: one decode of all payloads as a JSON array is slower than this loop.)
+    chunks = Chunks(path, data, allow_torn_tail=allow_torn_tail)
+    return list(itertools.chain.from_iterable(chunks)), chunks.end
+
+
+#: Bytes of a file checked and decoded at a time (about a thousand records): what a chunk
+#: builds, and the lines and payloads it is built from, stay in the CPU's caches until
+#: folded, and their memory is reused by the next chunk instead of being asked of the
+#: system anew. Measured on 100k records: a fifth less time than decoding all first.
+REGION = 1 << 17
+
+
+class Chunks:
+    """:func:`scan` as it is consumed: the entries of consecutive lines, region by region
+    of the file, so that a reader that folds each chunk and drops it keeps a small working
+    set. A bad line raises (or, torn, ends the scan) when its region is reached."""
+
+    def __init__(self, path: Path, data: bytes, *, allow_torn_tail: bool) -> None:
+        self.path, self.data, self.allow_torn_tail = path, data, allow_torn_tail
+        #: The length of the valid prefix, once iterated to the end.
+        self.end = 0
+
+    def __iter__(self) -> Iterator[list[Line]]:
+        # The hot path of replay, with no Python-level loop over lines: a region's frames
+        # are checked at once (see _framed) and its payloads decoded by one map. Only
+        # from a region that fails does the line-by-line scan run, to the end of the file.
+        path, data, pos = self.path, self.data, 0
+        while pos < len(data):
+            stop = data.rfind(b"\n", pos, pos + REGION) + 1
+            if stop <= pos:  # one line longer than a region, or a torn tail without newline
+                stop = data.find(b"\n", pos + REGION) + 1 or len(data)
+            lines = data[pos:stop].split(b"\n")
+            torn = lines.pop()  # the piece after the region's last newline: empty unless torn
+            payloads = list(map(_payload_of, lines))
+            if torn or not _framed(lines, payloads):
+                entries, self.end = _scan_lines(path, data, pos, self.allow_torn_tail)
+                if entries:
+                    yield entries
+                return
+            del lines
+            try:
+                entries = list(map(_decode, payloads))
+            except msgspec.DecodeError:  # or a newer version
+                entries = _decode_each(path, payloads, pos)  # raises, naming the line
+            del payloads
+            yield entries
+            pos = stop
+        self.end = pos
+
+
+_payload_of = operator.itemgetter(slice(9, None))
+_head_of = operator.itemgetter(slice(0, 9))
+
+
+def _framed(lines: list[bytes], payloads: list[bytes]) -> bool:
+    """Whether every line is ``CRC32HEX SP payload`` with the right checksum: one
+    ``fromhex`` of all the heads against one array of every payload's CRC, compared whole."""
+    heads = b"".join(map(_head_of, lines))
+    n = len(lines)
+    if len(heads) != 9 * n or heads[8::9] != b" " * n:
+        return False  # a line too short, or a space missing after its checksum
+    try:
+        # fromhex skips whitespace: only 4 bytes a line if all 8 characters are hex digits.
+        stored = bytes.fromhex(heads.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        return False
+    crcs = array.array(_U32, map(zlib.crc32, payloads))
+    if sys.byteorder == "little":
+        crcs.byteswap()  # the heads are big-endian hex
+    return crcs.tobytes() == stored
+
+
+_U32 = next(code for code in "IL" if array.array(code).itemsize == 4)
+
+
+def _decode_each(path: Path, payloads: list[bytes], pos: int) -> list[Line]:
+    """``payloads`` (of the lines from byte ``pos`` on) decoded one by one by
+    :func:`decode_line`, which raises for a bad one, naming its offset."""
+    starts = itertools.accumulate((len(p) + 10 for p in payloads), initial=pos)
+    return [decode_line(path, p, at) for p, at in zip(payloads, starts, strict=False)]
+
+
+def _scan_lines(path: Path, data: bytes, pos: int, allow_torn_tail: bool) -> tuple[list[Line], int]:
+    """:func:`scan` from byte ``pos`` on, line by line: the entries up to the first bad
+    line, and where that is (raising unless it is a torn tail)."""
     entries: list[Line] = []
-    keep, decode, crc32, newest = entries.append, _decode, zlib.crc32, FORMAT_VERSION
-    lines = data.split(b"\n")
-    tail = lines.pop()  # the piece after the final newline: empty unless torn
-    for i, line in enumerate(lines):
-        payload = line[9:]
-        try:
-            good = len(line) > 9 and line[8] == 0x20 and int(line[:8], 16) == crc32(payload)
-        except ValueError:
-            good = False
-        if not good:
-            return _torn(path, data, offset_of(data, i), "checksum mismatch", allow_torn_tail)
-        try:
-            entry = decode(payload)
-        except msgspec.DecodeError:
-            decode_line(path, payload, offset_of(data, i))  # raises, naming the cause
-            raise
-        if entry.v > newest:
-            raise JournalTooNew(path, entry.v, newest)
-        keep(entry)
-    end = len(data) - len(tail)
+    lines = data[pos:].split(b"\n")
+    tail = lines.pop()
+    for line in lines:
+        payload = check_line(line)
+        if payload is None:
+            _refuse_unless_torn(path, data, pos, "checksum mismatch", allow_torn_tail)
+            return entries, pos
+        entries.append(decode_line(path, payload, pos))
+        pos += len(line) + 1
     if tail:
-        _refuse_unless_torn(path, data, end, "incomplete last line", allow_torn_tail)
-    return entries, end
+        _refuse_unless_torn(path, data, pos, "incomplete last line", allow_torn_tail)
+    return entries, pos
 
 
 def refuse_newer(path: Path, payload: bytes) -> None:
@@ -106,13 +178,6 @@ def refuse_newer(path: Path, payload: bytes) -> None:
         return
     if version > FORMAT_VERSION:
         raise JournalTooNew(path, version, FORMAT_VERSION)
-
-
-def _torn(path: Path, data: bytes, pos: int, reason: str, allowed: bool) -> tuple[list[Line], int]:
-    """The entries before a bad line at ``pos`` that must be a torn tail, and ``pos``."""
-    _refuse_unless_torn(path, data, pos, reason, allowed)
-    entries, _ = scan(path, data[:pos], allow_torn_tail=False)
-    return entries, pos
 
 
 def _refuse_unless_torn(path: Path, data: bytes, pos: int, reason: str, allowed: bool) -> None:

@@ -288,13 +288,13 @@ class Journal:
         before, written, _ = _POINTS[cls]
         failpoints.hit(before, self.path)
         data = _readable_frame(rec)
-        saved = self.state.checkpoint(op)
+        saved = self.state.checkpoint(rec)
         self.state.apply(rec)  # raises on an illegal record, before anything is written
         size = os.lseek(self._fd, 0, os.SEEK_END)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(self._fd, view) :]
+            done = os.write(self._fd, data)
+            while done < len(data):  # a short write: a signal, or a disk filling up
+                done += os.write(self._fd, memoryview(data)[done:])
             failpoints.hit(written, self.path)
         except BaseException as e:
             # A full disk, or a signal: the append failed, so the record must not count.

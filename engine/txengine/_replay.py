@@ -16,6 +16,7 @@ from . import _lifecycle as lc
 from ._errors import IllegalTransition
 from ._events import (
     EVENT_TYPES,
+    OP_DIGITS,
     CleanedUp,
     Committed,
     OpStarted,
@@ -214,26 +215,33 @@ class Checkpoint:
     :meth:`JournalState.restore` needs to take that record back when it could not be made
     durable, so that the state never says more than the log holds."""
 
-    __slots__ = ("fields", "last_seq", "op", "view")
+    __slots__ = ("entry", "fields", "last_seq", "op", "view")
 
-    def __init__(self, state: JournalState, op: str) -> None:
-        self.op = op
+    def __init__(self, state: JournalState, rec: Record) -> None:
+        self.op = rec.op
         self.last_seq = state.last_seq
-        self.view = view = state.ops.get(op)
-        # Lists are copied: the step handlers change them in place.
+        self.view = view = state.ops.get(rec.op)
+        # The view's lists are kept, not copied: a record changes in place only the entries
+        # of its own step (resume-started replaces the list of steps, leaving the old one).
         self.fields = (
             None
             if view is None
             else (
                 view.state,
-                list(view.steps),
-                list(view.results),
-                list(view.intents),
+                view.steps,
+                view.results,
+                view.intents,
                 view.error,
                 view.errno,
                 view.updated,
                 view.last_seq,
             )
+        )
+        i: int | None = getattr(rec, "index", None)
+        self.entry = (
+            (i, view.steps[i], view.results[i], view.intents[i])
+            if view is not None and i is not None and 0 <= i < len(view.steps)
+            else None
         )
 
 
@@ -271,9 +279,9 @@ class JournalState:
 
     # -- folding -------------------------------------------------------------------------
 
-    def checkpoint(self, op: str) -> Checkpoint:
-        """Operation ``op`` as it is now, before a record of it is applied."""
-        return Checkpoint(self, op)
+    def checkpoint(self, rec: Record) -> Checkpoint:
+        """The operation of ``rec`` as it is now, before ``rec`` is applied."""
+        return Checkpoint(self, rec)
 
     def restore(self, cp: Checkpoint) -> None:
         """Take back the record applied since ``cp`` (restore several newest first)."""
@@ -291,6 +299,8 @@ class JournalState:
                 view.updated,
                 view.last_seq,
             ) = cp.fields
+            if cp.entry is not None:
+                i, view.steps[i], view.results[i], view.intents[i] = cp.entry
         self.last_seq = cp.last_seq
 
     def add_summary(self, s: OpSummary) -> None:
@@ -307,100 +317,112 @@ class JournalState:
     def apply(self, rec: Record) -> OperationView:
         """Check ``rec`` against the lifecycle and fold it in; raise IllegalTransition if not legal."""
         # Replay's hot path: each lookup is done once, and the lifecycle table is indexed
-        # by record type first (_MOVES), so that no key tuple is built per record.
-        cls, op, seq = type(rec), rec.op, rec.seq
+        # by record type first (_STEP), so that no key tuple is built per record; records
+        # that change only the state need no further call.
+        cls = type(rec)
+        try:
+            moves, change = _STEP[cls]
+        except KeyError:
+            tag = getattr(cls, "__struct_config__", None)
+            what = "a line that is not an operation record"
+            raise IllegalTransition("-", "-", str(tag and tag.tag), what) from None
+        op = rec.op
         view = self.ops.get(op)
         if view is None:
             if cls is not OpStarted:
                 raise IllegalTransition(op, "unknown", _TAGS[cls], "operation never started")
+            if op.strip(OP_DIGITS):  # decoding checked its length (see StartedOpId)
+                raise IllegalTransition(op, "unknown", "op-started", "an id not of hex digits")
             view = OperationView(rec)  # type: ignore[arg-type]
-        state = view.state
+        state, seq = view.state, rec.seq
         if seq <= self.last_seq:
             raise IllegalTransition(op, state, _TAGS[cls], f"sequence {seq} not increasing")
-        moves, change = _STEP[cls]
-        if cls is ResumeStarted:
+        dest = moves.get(state)  # none for resume-started: its move depends on its direction
+        if dest is None and cls is ResumeStarted:
             dest = _TABLE.get((state, f"resume-{rec.direction}"))  # type: ignore[attr-defined]
-        else:
-            dest = moves.get(state)
         if dest is None:
             raise IllegalTransition(op, state, _trigger(rec))
         if change is not None:
             change(view, rec)
-        if state == _NEW:
+        elif state == _NEW:  # only op-started meets a new view, and it changes nothing else
             self.ops[op] = view
         view.state = dest
         view.updated = rec.ts
         view.last_seq = self.last_seq = seq
         return view
 
-    @staticmethod
-    def _step_started(view: OperationView, rec: StepStarted) -> None:
-        # Done steps always form a prefix (steps run in order and are undone last first),
-        # so "the first step not done" is checked at its two neighbours, not by a scan.
-        i, steps = rec.index, view.steps
-        if not (0 <= i < len(steps) and steps[i] != DONE and (i == 0 or steps[i - 1] == DONE)):
-            raise IllegalTransition(
-                view.id, view.state, "step-started", f"step {rec.index} out of order"
-            )
-        view.steps[rec.index] = STARTED
-        view.intents[rec.index] = rec.intent
 
-    @staticmethod
-    def _expect(view: OperationView, index: int, status: str, record: str) -> None:
-        """Refuse ``record`` unless step ``index`` exists and is in ``status``."""
-        if not 0 <= index < len(view.steps) or view.steps[index] != status:
-            raise IllegalTransition(view.id, view.state, record, f"step {index} is not {status}")
+# How a record changes a view beyond its lifecycle state. Module functions, not methods:
+# replay calls one per step record, and a plain call is the cheapest.
 
-    @classmethod
-    def _step_done(cls, view: OperationView, rec: StepDone) -> None:
-        cls._expect(view, rec.index, STARTED, "step-done")
-        view.steps[rec.index] = DONE
-        view.results[rec.index] = rec.result
 
-    @classmethod
-    def _step_failed(cls, view: OperationView, rec: StepFailed) -> None:
-        cls._expect(view, rec.index, STARTED, "step-failed")
-        view.steps[rec.index] = FAILED
-        view.error, view.errno = rec.error, rec.errno
+def _expect(view: OperationView, index: int, status: str, record: str) -> None:
+    """Refuse ``record`` unless step ``index`` exists and is in ``status``."""
+    if not 0 <= index < len(view.steps) or view.steps[index] != status:
+        raise IllegalTransition(view.id, view.state, record, f"step {index} is not {status}")
 
-    @staticmethod
-    def _step_revert_started(view: OperationView, rec: StepRevertStarted) -> None:
-        if rec.index != view.next_revert():
-            raise IllegalTransition(
-                view.id, view.state, "step-revert-started", f"step {rec.index} out of order"
-            )
-        view.steps[rec.index] = REVERTING
 
-    @classmethod
-    def _step_reverted(cls, view: OperationView, rec: StepReverted) -> None:
-        cls._expect(view, rec.index, REVERTING, "step-reverted")
-        view.steps[rec.index] = REVERTED
+def _step_started(view: OperationView, rec: StepStarted) -> None:
+    # Done steps always form a prefix (steps run in order and are undone last first),
+    # so "the first step not done" is checked at its two neighbours, not by a scan.
+    i, steps = rec.index, view.steps
+    if not (0 <= i < len(steps) and steps[i] != DONE and (i == 0 or steps[i - 1] == DONE)):
+        raise IllegalTransition(view.id, view.state, "step-started", f"step {i} out of order")
+    steps[i] = STARTED
+    view.intents[i] = rec.intent
 
-    @classmethod
-    def _revert_failed(cls, view: OperationView, rec: RevertFailed) -> None:
-        cls._expect(view, rec.index, REVERTING, "revert-failed")
-        view.error, view.errno = rec.error, rec.errno
 
-    @staticmethod
-    def _resume_started(view: OperationView, rec: ResumeStarted) -> None:
-        if rec.direction == "forward":
-            # Anything not done is done again (after a probe). A step that may have left
-            # part of its effect stays touched, so that a revert after another
-            # interruption still undoes it; only reverted steps start from scratch.
-            view.steps = [_RESUMED.get(s, s) for s in view.steps]
-        # Going back needs no change: a half-reverted step is reverted again (revert is
-        # idempotent), and a started or failed step may have left part of its effect.
+def _step_done(view: OperationView, rec: StepDone) -> None:
+    i, steps = rec.index, view.steps
+    if not (0 <= i < len(steps) and steps[i] == STARTED):  # _expect, inline: the hottest
+        raise IllegalTransition(view.id, view.state, "step-done", f"step {i} is not {STARTED}")
+    steps[i] = DONE
+    view.results[i] = rec.result
 
-    @staticmethod
-    def _committed(view: OperationView, rec: Committed) -> None:
-        if view.next_forward() is not None:
-            raise IllegalTransition(view.id, view.state, "committed", "not every step is done")
-        view.error = view.errno = None
 
-    @staticmethod
-    def _reverted(view: OperationView, rec: Reverted) -> None:
-        if view.next_revert() is not None:
-            raise IllegalTransition(view.id, view.state, "reverted", "a step is still applied")
+def _step_failed(view: OperationView, rec: StepFailed) -> None:
+    _expect(view, rec.index, STARTED, "step-failed")
+    view.steps[rec.index] = FAILED
+    view.error, view.errno = rec.error, rec.errno
+
+
+def _step_revert_started(view: OperationView, rec: StepRevertStarted) -> None:
+    if rec.index != view.next_revert():
+        raise IllegalTransition(
+            view.id, view.state, "step-revert-started", f"step {rec.index} out of order"
+        )
+    view.steps[rec.index] = REVERTING
+
+
+def _step_reverted(view: OperationView, rec: StepReverted) -> None:
+    _expect(view, rec.index, REVERTING, "step-reverted")
+    view.steps[rec.index] = REVERTED
+
+
+def _revert_failed(view: OperationView, rec: RevertFailed) -> None:
+    _expect(view, rec.index, REVERTING, "revert-failed")
+    view.error, view.errno = rec.error, rec.errno
+
+
+def _resume_started(view: OperationView, rec: ResumeStarted) -> None:
+    if rec.direction == "forward":
+        # Anything not done is done again (after a probe). A step that may have left
+        # part of its effect stays touched, so that a revert after another
+        # interruption still undoes it; only reverted steps start from scratch.
+        view.steps = [_RESUMED.get(s, s) for s in view.steps]
+    # Going back needs no change: a half-reverted step is reverted again (revert is
+    # idempotent), and a started or failed step may have left part of its effect.
+
+
+def _committed(view: OperationView, rec: Committed) -> None:
+    if view.next_forward() is not None:
+        raise IllegalTransition(view.id, view.state, "committed", "not every step is done")
+    view.error = view.errno = None
+
+
+def _reverted(view: OperationView, rec: Reverted) -> None:
+    if view.next_revert() is not None:
+        raise IllegalTransition(view.id, view.state, "reverted", "a step is still applied")
 
 
 _NEW = lc.NEW
@@ -414,16 +436,16 @@ _MOVES: dict[type, dict[str, OpState]] = {
 # How each record type changes the view, beyond its lifecycle state (None: not at all).
 _APPLY: dict[type, Callable[[OperationView, Any], None] | None] = {
     OpStarted: None,
-    StepStarted: JournalState._step_started,
-    StepDone: JournalState._step_done,
-    StepFailed: JournalState._step_failed,
+    StepStarted: _step_started,
+    StepDone: _step_done,
+    StepFailed: _step_failed,
     RevertStarted: None,
-    StepRevertStarted: JournalState._step_revert_started,
-    StepReverted: JournalState._step_reverted,
-    RevertFailed: JournalState._revert_failed,
-    ResumeStarted: JournalState._resume_started,
-    Committed: JournalState._committed,
-    Reverted: JournalState._reverted,
+    StepRevertStarted: _step_revert_started,
+    StepReverted: _step_reverted,
+    RevertFailed: _revert_failed,
+    ResumeStarted: _resume_started,
+    Committed: _committed,
+    Reverted: _reverted,
     CleanedUp: None,
 }
 # Both, in one lookup per record.

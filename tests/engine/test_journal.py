@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
@@ -32,7 +33,9 @@ from txengine._events import (
     StepDone,
     StepStarted,
 )
+from txengine._framing import REGION, check_line, decode_line
 from txengine._journal import HISTORY_NAME, LOG_NAME, SNAPSHOT_NAME, frame
+from txengine._replay import JournalState
 
 PLAN = [PlannedStep(type="x", args={})]
 
@@ -137,6 +140,123 @@ def test_corrupt_record_in_the_middle_names_file_and_offset(tmp_path: Path) -> N
         assert info.value.path == log
         assert str(log) in str(info.value) and f"at byte {target}" in str(info.value)
     assert log.read_bytes() == bytes(data)  # never "repaired" away
+
+
+def _long_log(directory: Path, ops: int) -> list[bytes]:
+    """Write a log of ``ops`` one-step operations, several replay chunks long; its lines."""
+    lines = [frame(Header(kind="log", created=0.0))]
+    seq = 0
+    for n in range(ops):
+        op = f"{n:012x}"
+        for cls, fields in (
+            (OpStarted, {"kind": "k", "subject": f"s{n % 7}", "plan": PLAN}),
+            (StepStarted, {"index": 0, "intent": {"n": n}}),
+            (StepDone, {"index": 0, "result": {"n": n}}),
+            (Committed, {}),
+            (CleanedUp, {}),
+        ):
+            seq += 1
+            lines.append(frame(cls(seq=seq, op=op, ts=float(seq), **fields)))  # type: ignore[arg-type]
+    (directory / LOG_NAME).write_bytes(b"".join(lines))
+    return lines
+
+
+MANY = 3 * REGION // 400 + 7  # operations: five lines of about 90 bytes each
+
+
+def _line_after(lines: list[bytes], offset: int) -> int:
+    """The index of the first of ``lines`` that starts after byte ``offset``."""
+    pos = 0
+    for i, line in enumerate(lines):
+        if pos > offset:
+            return i
+        pos += len(line)
+    raise AssertionError("the log is too short")
+
+
+def _fold_line_by_line(lines: list[bytes]) -> JournalState:
+    """What a journal's lines mean, folded one record at a time (the reference for load)."""
+    state = JournalState()
+    for line in lines[1:]:
+        payload = check_line(line.rstrip(b"\n"))
+        assert payload is not None
+        state.apply(decode_line(Path(LOG_NAME), payload, 0))  # type: ignore[arg-type]
+    return state
+
+
+def test_a_log_of_many_chunks_loads_as_folded_line_by_line(tmp_path: Path) -> None:
+    lines = _long_log(tmp_path, MANY)
+    assert sum(map(len, lines)) > 3 * REGION
+    state = load(tmp_path)
+    assert len(state.ops) == MANY and state.last_seq == len(lines) - 1
+    assert project(state) == project(_fold_line_by_line(lines))
+    with Journal.open(tmp_path) as j:
+        assert project(j.state) == project(state)
+        assert j.compact() == len(state.ops)  # every record of the log was kept for it
+    assert len(load(tmp_path).ops) == 7  # the latest operation of each subject
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda line: line[:20] + b"X" + line[21:], id="checksum"),
+        pytest.param(lambda line: line[:8] + b"\t" + line[9:], id="tab-for-space"),
+        pytest.param(lambda line: raw_line({"type": "step-done", "v": 1}), id="undecodable"),
+        pytest.param(lambda line: raw_line({"type": "quantum", "v": 1}), id="unknown-type"),
+        pytest.param(lambda line: frame(Header(kind="log", created=0.0)), id="header"),
+        pytest.param(
+            lambda line: frame(StepDone(seq=10**9, op="000000000000", ts=0.0, index=0)),
+            id="illegal-transition",
+        ),
+    ],
+)
+def test_damage_in_a_later_chunk_is_named_at_its_offset(
+    tmp_path: Path, damage: Callable[[bytes], bytes]
+) -> None:
+    lines = _long_log(tmp_path, MANY)
+    target = _line_after(lines, 2 * REGION + 100)  # a line of the third region
+    lines[target] = damage(lines[target].rstrip(b"\n")).rstrip(b"\n") + b"\n"
+    data = b"".join(lines)
+    (tmp_path / LOG_NAME).write_bytes(data)
+    for attempt in (lambda: load(tmp_path), lambda: Journal.open(tmp_path)):
+        with pytest.raises(JournalCorrupt) as info:
+            attempt()
+        assert info.value.offset == sum(map(len, lines[:target]))
+    assert (tmp_path / LOG_NAME).read_bytes() == data  # never "repaired" away
+
+
+@pytest.mark.parametrize("sign", [b"+", b" "])
+def test_a_checksum_is_eight_hex_digits_and_nothing_else(tmp_path: Path, sign: bytes) -> None:
+    # A checksum with a leading zero, written as int() would also read it: "+abc..." or
+    # " abc..." is the same number, but not the frame every writer writes.
+    lines = _long_log(tmp_path, 30)
+    target = next(i for i, line in enumerate(lines) if i > 1 and line.startswith(b"0"))
+    lines[target] = sign + lines[target][1:]
+    (tmp_path / LOG_NAME).write_bytes(b"".join(lines))
+    with pytest.raises(JournalCorrupt) as info:
+        load(tmp_path)
+    assert info.value.offset == sum(map(len, lines[:target]))
+
+
+def test_a_newer_record_in_a_later_chunk_is_refused(tmp_path: Path) -> None:
+    lines = _long_log(tmp_path, MANY)
+    lines.insert(
+        _line_after(lines, 2 * REGION + 100),
+        raw_line({"type": "step-done", "v": 2, "seq": 1, "op": "x"}),
+    )
+    (tmp_path / LOG_NAME).write_bytes(b"".join(lines))
+    with pytest.raises(JournalTooNew):
+        load(tmp_path)
+
+
+def test_a_torn_tail_after_many_chunks_is_cut_off(tmp_path: Path) -> None:
+    lines = _long_log(tmp_path, MANY)
+    size = (tmp_path / LOG_NAME).stat().st_size
+    with open(tmp_path / LOG_NAME, "ab") as f:
+        f.write(lines[-1][:30])
+    warnings: list[str] = []
+    assert project(load(tmp_path, warnings.append)) == project(_fold_line_by_line(lines))
+    assert len(warnings) == 1 and f"at byte {size}" in warnings[0]
 
 
 def _valid_log(tmp_path: Path) -> tuple[Path, str]:
