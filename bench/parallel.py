@@ -6,7 +6,10 @@ Against ``uv tool`` measured in the same run (uv from a bench venv, as in compar
 cache, offline wheelhouse of tiny tools. Figures:
 
 * 8 installs of 8 different tools started at once (8 processes, one home) against the same
-  8 installs one after another; the ratio parallel/sequential (< 1 is overlap);
+  8 installs one after another; the ratio parallel/sequential (< 1 is overlap); then the
+  same 8 at once again in that home once they are uninstalled ("again": a home's later
+  builds; txtool's first 8 at once in a fresh home each pay uv's interpreter query for a
+  new build place, cli/txtool/builds.py, where one after another reuse one place);
 * ``upgrade --all`` with 20 tools installed at 1.0 and 2.0 of each on offer.
 
 ``--quick``: 2 tools per figure, one run (a smoke test).
@@ -79,6 +82,10 @@ def main() -> int:
                 rows[f"{n_par} installs, one by one"] = sum(run(seq_env, a) for a in argvs)
                 par_env = Homes(root / f"{tool}-par-{i}", cache).env
                 rows[f"{n_par} installs, at once"] = at_once(par_env, argvs)
+                # The same again in that home, once uninstalled: a home's later builds.
+                gone = [*prefix, "tool", "uninstall", *names[:n_par]] if tool == "uv" else None
+                run(par_env, gone or [*prefix, "uninstall", "--all"])
+                rows[f"{n_par} at once, again"] = at_once(par_env, argvs)
                 all_env = Homes(root / f"{tool}-all-{i}", cache).env
                 for n in names[:n_all]:
                     run(all_env, install_argv(tool, prefix, n, wh))
@@ -99,9 +106,10 @@ def main() -> int:
         ratio = f"{meds['txtool'] / meds['uv']:>7.2f}x" if "uv" in meds else ""
         print(f"{figure:<24}" + "".join(f"{meds[t]:>12.0f}" for t in tools) + ratio)
     for tool in tools:
-        par = median(times[f"{n_par} installs, at once"][tool])
         seq = median(times[f"{n_par} installs, one by one"][tool])
-        print(f"{tool}: at once / one by one = {par / seq:.2f}")
+        par = median(times[f"{n_par} installs, at once"][tool])
+        again = median(times[f"{n_par} at once, again"][tool])
+        print(f"{tool}: at once / one by one = {par / seq:.2f} (again: {again / seq:.2f})")
     return 0
 
 
