@@ -11,8 +11,10 @@ traced (seccomp-filtered, so untraced system calls pay nothing), from which it r
 * the journal's and the file primitives' ``fsync``/``fdatasync`` calls (their own time);
 * the parent's time before its first child (interpreter start, imports, planning).
 
-Beside them, measured apart: ``python -c pass`` (the interpreter's start) and the CPU time of
-importing what an upgrade imports. Medians over the runs. Without strace only the totals
+strace slows uv's many threads down by several times, so each uv child is also run again
+alone, with the argv the trace shows txtool gave it (rows "(alone)": what the child costs
+inside a plain run). Beside them, measured apart: ``python -c pass`` (the interpreter's
+start) and the CPU time of importing what an upgrade imports. Medians over the runs. Without strace only the totals
 are printed. Not a test: the figures depend on the machine.
 """
 
@@ -25,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -47,13 +50,16 @@ def child_name(argv: str) -> str | None:
     return None
 
 
-def traced(strace: str, env: dict[str, str], argv: list[str]) -> dict[str, float]:
-    """The parts of one run of ``argv`` under strace, in ms."""
+def traced(
+    strace: str, env: dict[str, str], argv: list[str]
+) -> tuple[dict[str, float], list[list[str]]]:
+    """The parts of one run of ``argv`` under strace, in ms, and the uv children's argv."""
     with tempfile.NamedTemporaryFile("r", suffix=".trace") as out:
-        cmd = [strace, "-f", "-ttt", "-T", "--seccomp-bpf", "-e", f"trace={TRACED}"]
+        cmd = [strace, "-f", "-ttt", "-T", "-s", "4096", "--seccomp-bpf", "-e", f"trace={TRACED}"]
         subprocess.run([*cmd, "-o", out.name, *argv], env=env, capture_output=True, check=True)
         lines = out.read().splitlines()
     parts: dict[str, float] = {}
+    children: list[list[str]] = []
     started: dict[str, tuple[str, float]] = {}
     first = last = first_child = None
     main = None
@@ -69,9 +75,12 @@ def traced(strace: str, env: dict[str, str], argv: list[str]) -> dict[str, float
             name = child_name(call)
             if name is not None:
                 started[pid] = (name, ts)
+            if name is not None and name.startswith("uv "):  # not uv's own python child
+                children.append(re.findall(r'"([^"]*)"', call.split("[", 1)[1].split("]", 1)[0]))
                 first_child = ts if first_child is None else first_child
         elif call.startswith("exit_group(") and pid in started:
             name, t0 = started.pop(pid)
+            name += " (under strace)"
             parts[name] = parts.get(name, 0.0) + (ts - t0) * 1000
         elif call.startswith(("fsync(", "fdatasync(")) and pid == main and took:
             parts["fsync + fdatasync (txtool)"] = (
@@ -81,7 +90,48 @@ def traced(strace: str, env: dict[str, str], argv: list[str]) -> dict[str, float
     if first_child is not None:
         parts["before the first child (start, imports, plan)"] = (first_child - first) * 1000
     parts["total under strace"] = (last - first) * 1000
-    return parts
+    return parts, children
+
+
+def alone(env: dict[str, str], children: list[list[str]], stdin: str) -> dict[str, float]:
+    """Each uv child of a traced run run again by itself, in the same order and with the
+    argv txtool gave it (a fresh empty ``--project``; compile's stdin is the tool's
+    requirement): strace slows uv's many threads down by several times, this does not.
+    The environment the children built has moved on (to the tool's own path, from a build
+    place), so venv and install rebuild one at the same path, or beside it where it is still
+    there (a path as new as it was then); it is removed after."""
+    times: dict[str, float] = {}
+    built: list[str] = []
+    moved: dict[str, str] = {}  # an environment still at its path is built again beside it
+    with tempfile.TemporaryDirectory(prefix="txtool-uv-bench-") as project:
+        Path(project, "pyproject.toml").write_text('[project]\nname = "x"\nversion = "0"\n')
+        Path(project, "uv.toml").write_text("")
+        for argv in children:
+            argv = list(argv)
+            if "--project" in argv:
+                argv[argv.index("--project") + 1] = project
+            sub = " ".join(a for a in argv[1:3] if not a.startswith("-"))
+            if sub == "venv" or sub.startswith("venv "):
+                if os.path.lexists(argv[2]):
+                    moved[argv[2]] = f"{argv[2]}-again"
+                built.append(moved.get(argv[2], argv[2]))
+                sub = "venv"
+            for old, new in moved.items():
+                argv = [a.replace(old, new) for a in argv]
+            t0 = time.perf_counter()
+            subprocess.run(
+                argv,
+                env=env,
+                input=stdin if sub == "pip compile" else "",
+                text=True,
+                capture_output=True,
+                check=True,
+            )
+            name = f"uv {sub} (alone)"
+            times[name] = times.get(name, 0.0) + (time.perf_counter() - t0) * 1000
+    for env_dir in built:
+        shutil.rmtree(env_dir, ignore_errors=True)
+    return times
 
 
 def cpu_ms(argv: list[str]) -> float:
@@ -118,7 +168,9 @@ def main() -> int:
                     rows.setdefault("txtool upgrade (total)", []).append(run(homes.env, upgrade))
                 else:
                     assert strace is not None
-                    for name, ms in traced(strace, homes.env, upgrade).items():
+                    parts, children = traced(strace, homes.env, upgrade)
+                    parts |= alone(homes.env, children, "txdemo\n")
+                    for name, ms in parts.items():
                         rows.setdefault(name, []).append(ms)
                 shutil.rmtree(homes.root, ignore_errors=True)
         rows["python -c pass"] = [
