@@ -13,8 +13,8 @@ through ``/bin/sh``, ``dirname`` and ``realpath``: some 2 ms at every start of a
 
 A place is held by a ``flock`` on its lock file, which the kernel drops with its holder:
 builds of different tools at once each take a place of their own. What a killed build left
-in a place is removed by the next build there, or by :func:`sweep` when its operation is
-undone.
+in a place is removed by the next build there, or by :func:`sweep`, which every build and
+every revert of one runs.
 """
 
 from __future__ import annotations

@@ -234,6 +234,7 @@ class InstallEnv(Step, frozen=True):
             with builds.place(Path(self.builds), self.python, self.tool, ctx.fs) as (place, made):
                 await self._build(ctx, backend, place, resolved, movable=True, made=made)
                 builds.move(ctx.fs, place, env)
+                builds.sweep(Path(self.builds), ctx.fs)  # what killed builds left elsewhere
         else:
             await self._build(ctx, backend, env, resolved, movable=False)
         installed = be.inspect_env(env, self.tool)

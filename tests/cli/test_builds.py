@@ -190,3 +190,12 @@ def test_uv_asks_a_place_s_interpreter_once_for_every_later_build(tx: Tx, tmp_pa
     tx("reinstall", "txdemo", UV_CACHE_DIR=str(cache))
     assert len(tx.envs("txdemo")) == 3
     assert entries() == first
+
+
+def test_a_build_sweeps_what_killed_builds_left_in_other_places(txdemo1: Tx) -> None:
+    tx = txdemo1
+    left = tx.home / "build" / "0123abcd-3"  # a place a killed build used, its lock gone
+    (left / "bin").mkdir(parents=True)
+    tx("upgrade", "txdemo@latest")
+    assert not (tx.home / "build").exists()
+    tx.assert_clean()
