@@ -4,4 +4,4 @@ Kept empty of imports on purpose: ``txtool --version`` must start without loadin
 engine, the backend or a progress library.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

@@ -161,7 +161,7 @@ def __dir__() -> list[str]:
 
 #: This distribution's version (``txtool-engine``); see docs/embedding.md for what a
 #: minor and a major release may change.
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "FORMAT_VERSION",
