@@ -6,7 +6,8 @@ upgrade:   resolve -> install-env -> remove-shims -> switch-current -> copy-shim
 rollback:  use-generation -> remove-shims -> switch-current -> copy-shims
 uninstall: remove-shims -> prune-envs (every generation, and the stable path)
 
-Each environment is built at its own path (``tools/NAME/ID``) beside the old ones, and
+Each environment gets its own path (``tools/NAME/ID``) beside the old ones (uv builds it at
+a stable place of the home first, and an install makes it while resolving: builds.py), and
 ``tools/NAME/current`` names the current one (``generations.py``); on POSIX the shims are
 links through it, so the shim steps act only on executables that appear or vanish. A
 removed environment is only stashed until commit: reverting needs no network. When
