@@ -50,6 +50,12 @@ def usable() -> bool:
     return os.name == "posix"
 
 
+def places(root: str, backend: Backend) -> Path | None:
+    """The build places a step names (``root``), if they are to be used: recorded, on a
+    system with flock, for a backend whose environments can be moved."""
+    return Path(root) if root and backend.movable and usable() else None
+
+
 #: Places made ready ahead of their build by :func:`prepare`: (root, python, tool) -> the
 #: place and the descriptor that holds its lock.
 _ready: dict[tuple[Path, str, str], tuple[Path, int]] = {}
@@ -62,10 +68,8 @@ def place(root: Path, python: str, tool: str, fs: FileSystem) -> Iterator[tuple[
     whatever is still there at the end (the block failed before moving it away) is removed,
     and so is the place's lock: a home keeps no trace of a build."""
     ready = _ready.pop((root, python, tool), None)
-    path, fd = ready or _free(root, python)
+    path, fd = ready or _free(root, python, fs)
     try:
-        if ready is None and os.path.lexists(path):
-            fs.rmtree(path)  # left by a build that was killed
         yield path, ready is not None
     finally:
         _drop(path, fd, fs)
@@ -75,15 +79,16 @@ async def prepare(root: Path, python: str, tool: str, backend: Backend, fs: File
     """Take a place and make the empty environment in it now, while the resolver runs: the
     build of ``tool`` that follows in this process finds it ready. Only ever a head start:
     whatever fails here is left to the build to meet again (and report)."""
-    path, fd = _free(root, python)
     try:
-        if os.path.lexists(path):
-            fs.rmtree(path)
+        path, fd = _free(root, python, fs)
+    except Exception:
+        return
+    try:
         await backend.create_env(path, python, movable=True)
     except Exception:
         _drop(path, fd, fs)
         return
-    except BaseException:
+    except BaseException:  # a cancellation: the resolver failed, or the user stopped us
         _drop(path, fd, fs)
         raise
     _ready[(root, python, tool)] = (path, fd)
@@ -97,14 +102,21 @@ def release_ready(fs: FileSystem) -> None:
         _drop(path, fd, fs)
 
 
-def _free(root: Path, python: str) -> tuple[Path, int]:
-    """A place no build holds, and its lock. Each base interpreter has places of its own:
-    uv's answer for a place's path is then never one about another interpreter."""
+def _free(root: Path, python: str, fs: FileSystem) -> tuple[Path, int]:
+    """A place no build holds, emptied of what a killed build left there, and its lock.
+    Each base interpreter has places of its own: uv's answer for a place's path is then
+    never one about another interpreter."""
     key = hashlib.sha256(os.fsencode(python)).hexdigest()[:8]
     for n in range(1024):
         path = root / f"{key}-{n}"
         fd = _take(path)
         if fd is not None:
+            try:
+                if os.path.lexists(path):
+                    fs.rmtree(path)
+            except BaseException:
+                _release(path, fd)
+                raise
             return path, fd
     raise OSError(f"no free build place under {root}")
 

@@ -177,7 +177,8 @@ class Resolve(Step, frozen=True):
             return ctx.recorded  # resolution is not repeatable: a resume installs these pins
         ctx.failpoint("start")
         backend = be.get_backend(self.backend)
-        if not (self.prepare and backend.movable and builds.usable()):
+        root = builds.places(self.prepare, backend)
+        if root is None:
             return (await self.resolved()).record()
         # The resolver and the making of the environment, at once; the resolver's error is
         # raised as itself (a task group would wrap it).
@@ -191,9 +192,7 @@ class Resolve(Step, frozen=True):
                 tg.cancel_scope.cancel()  # no build follows: the environment is not wanted
 
         async with anyio.create_task_group() as tg:
-            tg.start_soon(
-                builds.prepare, Path(self.prepare), self.python, self.tool, backend, ctx.fs
-            )
+            tg.start_soon(builds.prepare, root, self.python, self.tool, backend, ctx.fs)
             tg.start_soon(resolving)
         if isinstance(outcome[0], Exception):
             raise outcome[0]
@@ -231,11 +230,12 @@ class InstallEnv(Step, frozen=True):
         ctx.fs.mkdir(env.parent, DIR_MODE)
         os.chmod(env.parent, DIR_MODE)  # not the umask's choice: no one else may add an env
         backend = be.get_backend(self.backend)
-        if self.builds and backend.movable and builds.usable():
-            with builds.place(Path(self.builds), self.python, self.tool, ctx.fs) as (place, made):
+        root = builds.places(self.builds, backend)
+        if root is not None:
+            with builds.place(root, self.python, self.tool, ctx.fs) as (place, made):
                 await self._build(ctx, backend, place, resolved, movable=True, made=made)
                 builds.move(ctx.fs, place, env)
-                builds.sweep(Path(self.builds), ctx.fs)  # what killed builds left elsewhere
+                builds.sweep(root, ctx.fs)  # what killed builds left elsewhere
         else:
             await self._build(ctx, backend, env, resolved, movable=False)
         installed = be.inspect_env(env, self.tool)

@@ -30,6 +30,25 @@ with builds.place(Path(sys.argv[1]), sys.argv[2], "tool", FileSystem()) as (p, m
 """
 
 
+def _hold(root: Path, python: str) -> tuple[subprocess.Popen[str], Path]:
+    """A child holding a place under ``root`` for ``python``, and that place."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(root), python],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    return proc, Path(proc.stdout.readline().strip())
+
+
+def _let_go(proc: subprocess.Popen[str]) -> None:
+    """The holder's block ends (its stdin closes) and it exits cleanly."""
+    assert proc.stdin is not None
+    proc.stdin.close()
+    assert proc.wait(timeout=30) == 0
+
+
 def _first_line(path: Path) -> str:
     return path.read_bytes().split(b"\n", 1)[0].decode()
 
@@ -84,15 +103,8 @@ def test_a_home_deeper_than_a_shebang_line_runs_its_tools(tmp_path: Path, wheelh
 
 def test_builds_at_once_take_places_of_their_own(tmp_path: Path) -> None:
     root = tmp_path / "build"
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD, str(root), sys.executable],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    holder, held = _hold(root, sys.executable)
     try:
-        assert holder.stdout is not None
-        held = Path(holder.stdout.readline().strip())
         assert held.parent == root
         with builds.place(root, sys.executable, "tool", FileSystem()) as (mine, made):
             assert not made
@@ -101,30 +113,15 @@ def test_builds_at_once_take_places_of_their_own(tmp_path: Path) -> None:
             assert held.is_dir()  # the other build's place is left alone
         assert not mine.exists() and held.is_dir()
     finally:
-        assert holder.stdin is not None
-        holder.stdin.close()
-        assert holder.wait(timeout=30) == 0
+        _let_go(holder)
     assert not root.exists()  # the last build out removes the directory of places
 
 
 def test_what_a_killed_build_left_is_swept_but_not_a_live_build(tmp_path: Path) -> None:
     root = tmp_path / "build"
-    killed = subprocess.Popen(
-        [sys.executable, "-c", HOLD, str(root), "/killed/python"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    live = subprocess.Popen(
-        [sys.executable, "-c", HOLD, str(root), "/live/python"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    killed, left = _hold(root, "/killed/python")
+    live, busy = _hold(root, "/live/python")
     try:
-        assert killed.stdout is not None and live.stdout is not None
-        left = Path(killed.stdout.readline().strip())
-        busy = Path(live.stdout.readline().strip())
         killed.kill()
         killed.wait(timeout=30)
         assert left.is_dir()  # a SIGKILL runs no clean-up
@@ -132,9 +129,7 @@ def test_what_a_killed_build_left_is_swept_but_not_a_live_build(tmp_path: Path) 
         assert not left.exists() and not Path(f"{left}.lock").exists()
         assert busy.is_dir()
     finally:
-        assert live.stdin is not None
-        live.stdin.close()
-        assert live.wait(timeout=30) == 0
+        _let_go(live)
     assert not root.exists()
 
 
