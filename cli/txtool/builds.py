@@ -123,25 +123,33 @@ def _free(root: Path, python: str, fs: FileSystem) -> tuple[Path, int]:
 
 def _drop(path: Path, fd: int, fs: FileSystem) -> None:
     try:
-        if os.path.lexists(path):
-            fs.rmtree(path)
+        _discard(path, fs)
     finally:
         _release(path, fd)
 
 
+def _discard(path: Path, fs: FileSystem) -> None:
+    """Remove a place's contents. Scratch never fails an operation (nor its revert, nor
+    what comes after its commit): what cannot go now is removed by a later build there, or
+    by a later sweep."""
+    with contextlib.suppress(OSError):
+        if os.path.lexists(path):
+            fs.rmtree(path)
+
+
 def sweep(root: Path, fs: FileSystem) -> None:
-    """Remove what killed builds left in places no build holds now."""
+    """Remove what killed builds left in places no build holds now; never fails (see
+    :func:`_discard`)."""
     if not usable() or not root.is_dir():
         return
     for name in sorted({p.name.removesuffix(".lock") for p in root.iterdir()}):
         path = root / name
-        fd = _take(path)
+        try:
+            fd = _take(path)
+        except OSError:
+            continue  # its lock cannot be made now (a full disk): a later sweep takes it
         if fd is not None:
-            try:
-                if os.path.lexists(path):
-                    fs.rmtree(path)
-            finally:
-                _release(path, fd)
+            _drop(path, fd, fs)
 
 
 def _take(path: Path) -> int | None:

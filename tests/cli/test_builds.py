@@ -194,3 +194,18 @@ def test_a_build_sweeps_what_killed_builds_left_in_other_places(txdemo1: Tx) -> 
     tx("upgrade", "txdemo@latest")
     assert not (tx.home / "build").exists()
     tx.assert_clean()
+
+
+def test_a_leftover_that_cannot_be_removed_fails_no_build(txdemo1: Tx) -> None:
+    """Scratch never fails an operation: a place a killed build left that cannot be
+    removed now stays for a later sweep, and the upgrade commits."""
+    tx = txdemo1
+    left = tx.home / "build" / "0123abcd-3"
+    (left / "bin").mkdir(parents=True)
+    tx("upgrade", "txdemo@latest", failpoints=f"fs.rmtree@{left}=error:EACCES")
+    assert tx.shim() == "txdemo 2.0 (helper 2.0)"
+    assert left.is_dir()
+    tx("upgrade", "txdemo@latest")  # nothing newer: a no-op, which builds nothing
+    tx("reinstall", "txdemo")  # the next build sweeps it
+    assert not (tx.home / "build").exists()
+    tx.assert_clean()
